@@ -1,0 +1,3 @@
+"""gridhall: the daemon of a district command center."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,33 @@
+"""Builds the FastAPI app around a host: core routers, plugin routers, errors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from daemon import __version__
+from daemon.api import audit, devices, errors, events, health
+from daemon.api.errors import ERRORS
+from daemon.host import Host, Mount
+
+API = "/api/v1"
+
+
+def create_app(host: Host) -> FastAPI:
+    app = FastAPI(
+        title="gridhall", version=__version__, docs_url="/docs", openapi_url="/openapi.json"
+    )
+    app.state.host = host
+    errors.install(app)
+    app.include_router(health.router, prefix=API)
+    for router in (devices.router, events.router, audit.router):
+        app.include_router(router, prefix=API, responses=ERRORS)
+    for plugin_name, router in host.plugins.api_routers(host):
+        if isinstance(router, Mount):
+            app.include_router(router.router, prefix=router.prefix, responses=ERRORS)
+        else:
+            short = plugin_name.rsplit(".", 1)[-1]
+            app.include_router(router, prefix=f"{API}/{short}", responses=ERRORS)
+    return app
+
+
+__all__ = ["create_app", "APIRouter"]

@@ -1,0 +1,97 @@
+"""Devices: list, one, and actions."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from daemon.api.deps import HostDep, Operator, Viewer
+from daemon.api.errors import ErrorResponse
+from daemon.errors import BadArguments
+
+
+class DeviceOut(BaseModel):
+    id: str
+    kind: str
+    driver: str
+    name: str
+    available: bool
+    state: dict[str, Any]
+    error: str | None = None
+
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+_ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in [
+        (404, "unknown device or action"),
+        (409, "refused by an interlock or a running sequence"),
+        (422, "bad arguments"),
+        (503, "device unavailable"),
+        (504, "no answer in time"),
+    ]
+}
+
+
+@router.get("")
+async def list_devices(host: HostDep, who: Viewer) -> list[DeviceOut]:
+    return [DeviceOut(**d.to_dict()) for d in host.devices]
+
+
+@router.get("/{device_id}", responses={404: _ACTION_ERRORS[404]})
+async def get_device(device_id: str, host: HostDep, who: Viewer) -> DeviceOut:
+    return DeviceOut(**host.devices.get(device_id).to_dict())
+
+
+MAX_BODY = 16 * 1024
+
+
+async def action_args(request: Request) -> dict[str, Any]:
+    """The JSON object of arguments; an empty body is no arguments. Read whatever the
+    Content-Type says, so `curl -d '{"channel": 1}'` works as it reads."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, f"arguments larger than {MAX_BODY} bytes")
+    if not body.strip():
+        return {}
+    try:
+        args = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadArguments(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(args, dict):
+        raise BadArguments('body must be a JSON object of arguments, e.g. {"channel": 1}')
+    return args
+
+
+@router.post(
+    "/{device_id}/actions/{action}",
+    responses=_ACTION_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": True,
+                        "description": "the action's arguments",
+                    }
+                }
+            },
+        }
+    },
+)
+async def run_action(
+    device_id: str,
+    action: str,
+    host: HostDep,
+    who: Operator,
+    args: Annotated[dict[str, Any], Depends(action_args)],
+) -> DeviceOut:
+    """Run an action; answers with the device's state once the device confirmed it."""
+    await host.act(device_id, action, args, who=who.name, cause="api")
+    return DeviceOut(**host.devices.get(device_id).to_dict())

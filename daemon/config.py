@@ -1,0 +1,367 @@
+"""The config file: TOML read with tomllib, validated into one typed settings object.
+
+Every problem is collected, not just the first, and each is reported as
+`FILE:LINE: message` so `gridhall check-config` can list them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from daemon.kinds import Kind
+from daemon.tomllines import LineMap
+
+if TYPE_CHECKING:
+    from daemon.pluginhost import PluginHost
+
+DEFAULT_PATHS = ("/etc/gridhall/gridhall.toml", "etc/gridhall.toml")
+CONFIG_ENV = "GRIDHALL_CONFIG"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+def check_url(value: str, schemes: tuple[str, ...]) -> str:
+    """A bus or device URL: a serial device path, or SCHEME://HOST:PORT."""
+    if value.startswith("/dev/") or re.fullmatch(r"COM\d+", value):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(
+            f"bad URL {value!r}: expected a serial device path or one of "
+            + ", ".join(f"{s}://" for s in schemes)
+        )
+    if parts.scheme == "loop":
+        return value
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise ValueError(f"bad URL {value!r}: expected {parts.scheme}://HOST:PORT")
+    return value
+
+
+LINK_SCHEMES = ("tcp", "socket", "rfc2217", "loop")
+ID = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=64)]
+
+
+class ApiConfig(Section):
+    listen: str = "127.0.0.1:8080"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return _host_port(v)
+
+
+class StorageConfig(Section):
+    path: str = "var/gridhall.db"
+    # "full": an acknowledged write survives power loss; "normal": only a crash.
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class MqttConfig(Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    base_topic: str = "gridhall"
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"bad URL {v!r}: expected mqtt://HOST[:PORT] or mqtts://")
+        return v
+
+
+class BusConfig(Section):
+    id: ID
+    url: str
+    baudrate: int = 9600
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    gap_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
+    timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
+    reconnect_min_ms: Annotated[int, Field(ge=1000, le=600_000)] = 1000
+    reconnect_max_ms: Annotated[int, Field(ge=1000, le=600_000)] = 10_000
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_url(v, LINK_SCHEMES)
+
+
+class DeviceConfig(Section):
+    id: ID
+    kind: Kind
+    driver: str
+    bus: str | None = None
+    url: str | None = None
+    unit: Annotated[int, Field(ge=0, le=255)] | None = None
+    name: str | None = None
+    poll_ms: Annotated[int, Field(ge=50, le=3_600_000)] = 1000
+    options: dict[str, Any] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_url(v, LINK_SCHEMES)
+
+
+class EmulatorConfig(Section):
+    id: ID
+    type: str
+    listen: str
+    options: dict[str, Any] = {}
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return _host_port(v)
+
+
+class PluginsConfig(Section):
+    block: list[str] = []
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api: ApiConfig = ApiConfig()
+    storage: StorageConfig = StorageConfig()
+    mqtt: MqttConfig | None = None
+    logging: LoggingConfig = LoggingConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    bus: list[BusConfig] = []
+    device: list[DeviceConfig] = []
+    emulator: list[EmulatorConfig] = []
+
+    # Filled after validation.
+    file: Path = Path("gridhall.toml")
+    sections: dict[str, Any] = {}
+    driver_options: dict[str, Any] = {}
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.file.parent / p)
+
+    @property
+    def db_path(self) -> Path:
+        return self.resolve(self.storage.path)
+
+
+_ARRAY_SECTIONS: dict[str, Any] = {
+    "bus": BusConfig,
+    "device": DeviceConfig,
+    "emulator": EmulatorConfig,
+}
+_TABLE_SECTIONS = ("api", "storage", "mqtt", "logging", "plugins")
+
+
+@dataclass
+class Issue:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+def default_path() -> Path:
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    for candidate in DEFAULT_PATHS:
+        if Path(candidate).exists():
+            return Path(candidate)
+    return Path(DEFAULT_PATHS[-1])
+
+
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Issue(str(path), 0, f"cannot read: {exc.strerror}")]) from exc
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([Issue(str(path), int(m.group(1)) if m else 1, str(exc))]) from exc
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {loc!r}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load(path: Path, plugins: PluginHost) -> Config:
+    """Read and validate; raise ConfigError with every issue found."""
+    text, raw = read_toml(path)
+    lines = LineMap(text)
+    issues: list[Issue] = []
+
+    def add(loc: tuple[Any, ...], message: str) -> None:
+        issues.append(Issue(str(path), lines.line_of(loc), message))
+
+    def validate(model: Any, data: Any, base: tuple[Any, ...]) -> Any:
+        try:
+            return TypeAdapter(model).validate_python(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = base + tuple(err["loc"])
+                add(loc, _describe({**err, "loc": loc}))
+            return None
+
+    # Each section, and each item of an array section, is validated on its own, so
+    # one bad device does not hide the errors of the next.
+    plugin_models = plugins.config_sections()
+    core: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
+    origin: dict[str, list[int]] = {}  # position in config.<key> -> index in the file
+    for key, value in raw.items():
+        if key in plugin_models:
+            if (section := validate(plugin_models[key], value, (key,))) is not None:
+                sections[key] = section
+        elif key in _ARRAY_SECTIONS:
+            if not isinstance(value, list):
+                add((key,), f"{key}: use [[{key}]] tables")
+                continue
+            items = [
+                (i, validate(_ARRAY_SECTIONS[key], item, (key, i))) for i, item in enumerate(value)
+            ]
+            core[key] = [item for _, item in items if item is not None]
+            origin[key] = [i for i, item in items if item is not None]
+        elif key in _TABLE_SECTIONS:
+            if (
+                section := validate(Config.model_fields[key].annotation, value, (key,))
+            ) is not None:
+                core[key] = section
+        else:
+            add((key,), f"unknown key {key!r}")
+
+    config = Config.model_validate(core)
+    config.file = path
+    config.sections = sections
+    _check_references(config, plugins, lambda loc, msg: add(_at(origin, loc), msg))
+    if issues:
+        raise ConfigError(sorted(issues, key=lambda i: i.line))
+    return config
+
+
+def _at(origin: dict[str, list[int]], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Map ("device", position, ...) back to the device's index in the file."""
+    if len(loc) >= 2 and loc[0] in origin:
+        return (loc[0], origin[loc[0]][loc[1]]) + loc[2:]
+    return loc
+
+
+def _unknown_driver(name: str, drivers: dict[str, Any]) -> str:
+    return f"unknown driver {name!r}; known drivers: {', '.join(sorted(drivers))}"
+
+
+def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
+    drivers = plugins.drivers()
+    emulators = plugins.emulators()
+    buses = {}
+    for i, bus in enumerate(config.bus):
+        if bus.id in buses:
+            add(("bus", i, "id"), f"duplicate bus id {bus.id!r}")
+        buses[bus.id] = bus
+    seen: set[str] = set()
+    link_types: dict[str, tuple[str, Any]] = {}
+    for i, dev in enumerate(config.device):
+        if dev.id in seen:
+            add(("device", i, "id"), f"duplicate device id {dev.id!r}")
+        seen.add(dev.id)
+        driver = drivers.get(dev.driver)
+        if driver is None:
+            add(("device", i, "driver"), _unknown_driver(dev.driver, drivers))
+            continue
+        if driver.kind != dev.kind:
+            add(
+                ("device", i, "kind"),
+                f"driver {dev.driver!r} drives a {driver.kind.value}, not a {dev.kind.value}",
+            )
+        if driver.link_type is None:
+            if dev.bus or dev.url:
+                add(
+                    ("device", i),
+                    f"driver {dev.driver!r} has no link of its own: remove bus and url",
+                )
+        elif dev.bus and dev.url:
+            add(("device", i, "url"), "give either bus or url, not both")
+        elif not dev.bus and not dev.url:
+            add(("device", i), "needs a bus or a url")
+        elif dev.bus and dev.bus not in buses:
+            known = ", ".join(sorted(buses)) or "none defined"
+            add(("device", i, "bus"), f"bus {dev.bus!r} does not exist (buses: {known})")
+        elif dev.bus:
+            prev = link_types.setdefault(dev.bus, (dev.id, driver.link_type))
+            if prev[1] is not driver.link_type:
+                add(
+                    ("device", i, "bus"),
+                    f"device {dev.id!r} speaks another link type than "
+                    f"{prev[0]!r} on bus {dev.bus!r}",
+                )
+        try:
+            config.driver_options[dev.id] = driver.Options.model_validate(dev.options)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ("device", i, "options") + tuple(err["loc"])
+                add(loc, f"options.{_describe(err)}")
+    for i, dev in enumerate(config.device):
+        driver = drivers.get(dev.driver)
+        options = config.driver_options.get(dev.id)
+        if driver is not None and options is not None:
+            for loc, message in driver.check_references(options, config):
+                add(("device", i, "options") + loc, message)
+    seen_emu: set[str] = set()
+    for i, emu in enumerate(config.emulator):
+        if emu.id in seen_emu:
+            add(("emulator", i, "id"), f"duplicate emulator id {emu.id!r}")
+        seen_emu.add(emu.id)
+        if emu.type not in emulators:
+            add(
+                ("emulator", i, "type"),
+                f"unknown emulator {emu.type!r}; known: " + ", ".join(sorted(emulators)),
+            )
+            continue
+        try:
+            emulators[emu.type].Options.model_validate(emu.options)
+        except ValidationError as exc:
+            for err in exc.errors():
+                add(("emulator", i, "options") + tuple(err["loc"]), f"options.{_describe(err)}")

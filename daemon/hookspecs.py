@@ -1,0 +1,118 @@
+"""Every hook a gridhall plugin can implement, in one place.
+
+A plugin is a module or object with functions marked `@hookimpl`, registered from the
+built-in list or from the `gridhall` entry-point group. A hook may return a value or
+an awaitable; the host awaits it (except `firstresult` hooks, which stay synchronous).
+Hooks only grow: arguments are added, never renamed. Every hook here is documented in
+`docs/plugins.md`, and a test checks that.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from daemon.events import Event
+    from daemon.host import Host
+
+hookspec = pluggy.HookspecMarker("gridhall")
+hookimpl = pluggy.HookimplMarker("gridhall")
+
+
+@hookspec
+def gridhall_config_sections() -> dict[str, Any]:  # type: ignore[empty-body]
+    """Claim top-level config sections: return `{name: PydanticModel}`.
+
+    Called before the config is validated; the section `[name]` (or `[[name]]` when
+    the model is a `list[...]` type) is then validated by the model, and its errors
+    are reported with their line like the core's. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_migrations() -> list[Any]:  # type: ignore[empty-body]
+    """Return `daemon.store.Migration`s for the plugin's own tables.
+
+    Each migration has a namespace (use the plugin's name) and a version; they are
+    applied once each, in version order per namespace, at start. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_drivers() -> list[Any]:  # type: ignore[empty-body]
+    """Return device driver classes (subclasses of `drivers.base.Driver`).
+
+    A driver's `name` is what `driver = "..."` in a `[[device]]` names. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_emulators() -> list[Any]:  # type: ignore[empty-body]
+    """Return emulator classes (subclasses of `drivers.emulators.base.Emulator`).
+
+    An emulator's `type` is what `type = "..."` in an `[[emulator]]` names; the daemon
+    starts them before the buses, for demos and tests. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_roles() -> dict[str, list[str]]:  # type: ignore[empty-body]
+    """Add roles: return `{role: [roles it includes]}`.
+
+    The built-in roles are viewer < operator < facility < admin; a plugin role names
+    the roles whose rights it has, e.g. `{"dispatcher": ["viewer"]}`. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_api_routers(host: Host) -> list[Any]:  # type: ignore[empty-body]
+    """Return FastAPI `APIRouter`s; each is mounted under `/api/v1/<plugin name>/`.
+
+    A router whose own `prefix` starts with `/` outside `/api/v1` (Open311's
+    `/open311/v2`) may return `daemon.host.Mount(router, prefix)` to choose its
+    place. Use `daemon.api.deps` for auth. Since 0.1.
+    """
+
+
+@hookspec
+async def gridhall_startup(host: Host) -> None:
+    """Called once the store is open and the devices are created, before READY.
+
+    `host` gives the config, the store, the event bus and the devices. Since 0.1.
+    """
+
+
+@hookspec
+async def gridhall_shutdown(host: Host) -> None:
+    """Called when the daemon stops, before the store closes. Since 0.1."""
+
+
+@hookspec
+def gridhall_event(event: Event, host: Host) -> None:
+    """Observe every event: device state and availability, actions, plugin events.
+
+    Called from one task, in order; a slow implementation delays only the other
+    observers, never the devices. May return an awaitable. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_check_action(
+    device_id: str, action: str, args: dict[str, Any], host: Host
+) -> str | None:
+    """Veto a device action before it is sent: return a reason to refuse it (409).
+
+    Called for every action whatever its source (API, scene, schedule, MQTT).
+    Return None to allow. Since 0.1.
+    """
+
+
+@hookspec
+def gridhall_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add `gridhall` subcommands. Set `func` with `set_defaults(func=...)`; it is
+    called with the parsed arguments and returns the exit code. Since 0.1.
+    """

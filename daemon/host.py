@@ -1,0 +1,76 @@
+"""The host: what the API and the plugins are given to work with.
+
+It also holds the one path every device action takes, whatever its source (the API,
+a scene, a schedule, MQTT): arguments checked, plugins' vetoes asked, the action run,
+its audit row committed, and only then the answer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon import audit
+from daemon.auth import Roles
+from daemon.config import Config
+from daemon.devices import Devices
+from daemon.errors import GridhallError, Refused
+from daemon.events import EventBus
+from daemon.kinds import State
+from daemon.pluginhost import PluginHost
+from daemon.store import Store
+
+
+@dataclass
+class Mount:
+    """A plugin router mounted at a prefix of its own choosing (e.g. `/open311/v2`)."""
+
+    router: Any
+    prefix: str
+
+
+@dataclass
+class Host:
+    config: Config
+    plugins: PluginHost
+    store: Store
+    events: EventBus
+    devices: Devices
+    roles: Roles
+    started_at: float = field(default_factory=time.time)
+
+    async def act(
+        self, device_id: str, action: str, raw_args: dict[str, Any], *, who: str, cause: str
+    ) -> State:
+        device = self.devices.get(device_id)
+        args = device.parse_args(action, raw_args)
+        plain = args.model_dump(exclude_none=True)
+        try:
+            reason = self.plugins.check_action(device_id, action, plain, self)
+            if reason:
+                raise Refused(reason)
+            state = await device.act(action, args)
+        except GridhallError as exc:
+            await audit.record(
+                self.store,
+                who=who,
+                what=action,
+                target=device_id,
+                args=plain,
+                cause=cause,
+                result=exc.code,
+                detail=exc.message,
+            )
+            raise
+        await audit.record(
+            self.store, who=who, what=action, target=device_id, args=plain, cause=cause, result="ok"
+        )
+        self.events.publish(
+            "action", device_id, {"action": action, "args": plain, "who": who, "cause": cause}
+        )
+        return state
+
+    def publish(self, plugin: str, name: str, data: dict[str, Any]) -> None:
+        """Plugins publish their own events as `<plugin>.<name>`."""
+        self.events.publish(f"{plugin}.{name}", plugin, data)

@@ -1,0 +1,138 @@
+"""The plugin host: pluggy, behind a small typed facade.
+
+Built-in plugins are registered exactly like third-party ones (a module with
+`@hookimpl`s), then the `gridhall` entry points are loaded. Callers use the methods
+here, never `pm.hook` directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from daemon import hookspecs
+
+if TYPE_CHECKING:
+    import argparse
+
+    from daemon.events import Event
+    from daemon.host import Host
+
+log = logging.getLogger(__name__)
+
+# Modules registered before the entry points, in this order. The governance plugins
+# live under `plugins/` and are listed here as they land.
+DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin",)
+
+BLOCK_ENV = "GRIDHALL_BLOCK_PLUGINS"
+
+
+async def await_me_maybe(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class PluginHost:
+    def __init__(self, blocked: Iterable[str] = ()) -> None:
+        self.pm = pluggy.PluginManager("gridhall")
+        self.pm.add_hookspecs(hookspecs)
+        env_blocked = [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
+        self.blocked = set(blocked) | set(env_blocked)
+        for name in self.blocked:
+            self.pm.set_blocked(name)
+
+    def load(self, *, entry_points: bool = True) -> None:
+        for module_name in DEFAULT_PLUGINS:
+            if module_name in self.blocked:
+                continue
+            self.pm.register(importlib.import_module(module_name), name=module_name)
+        if entry_points:
+            self.pm.load_setuptools_entrypoints("gridhall")
+        self.pm.check_pending()
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        self.pm.register(plugin, name=name)
+        self.pm.check_pending()
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+
+    def names(self) -> list[str]:
+        return sorted(name for name, _ in self.pm.list_name_plugin())
+
+    def plugin_name(self, plugin: object) -> str:
+        return self.pm.get_name(plugin) or repr(plugin)
+
+    # -- collected hooks ---------------------------------------------------------
+    def drivers(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for batch in self.pm.hook.gridhall_drivers():
+            for cls in batch:
+                found[cls.name] = cls
+        return found
+
+    def emulators(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for batch in self.pm.hook.gridhall_emulators():
+            for cls in batch:
+                found[cls.type] = cls
+        return found
+
+    def config_sections(self) -> dict[str, Any]:
+        sections: dict[str, Any] = {}
+        for batch in self.pm.hook.gridhall_config_sections():
+            sections.update(batch)
+        return sections
+
+    def migrations(self) -> list[Any]:
+        return [m for batch in self.pm.hook.gridhall_migrations() for m in batch]
+
+    def roles(self) -> dict[str, list[str]]:
+        roles: dict[str, list[str]] = {}
+        for batch in self.pm.hook.gridhall_roles():
+            roles.update(batch)
+        return roles
+
+    def api_routers(self, host: Host) -> list[tuple[str, Any]]:
+        """(plugin name, router or Mount) for every router a plugin returns."""
+        routers: list[tuple[str, Any]] = []
+        for impl in self.pm.hook.gridhall_api_routers.get_hookimpls():
+            for router in impl.function(host=host) or []:
+                routers.append((impl.plugin_name, router))
+        return routers
+
+    def add_cli(self, subparsers: argparse._SubParsersAction[Any]) -> None:
+        self.pm.hook.gridhall_cli(subparsers=subparsers)
+
+    def check_action(
+        self, device_id: str, action: str, args: dict[str, Any], host: Host
+    ) -> str | None:
+        for reason in self.pm.hook.gridhall_check_action(
+            device_id=device_id, action=action, args=args, host=host
+        ):
+            if reason:
+                return str(reason)
+        return None
+
+    # -- awaited hooks -----------------------------------------------------------
+    async def startup(self, host: Host) -> None:
+        for result in self.pm.hook.gridhall_startup(host=host):
+            await await_me_maybe(result)
+
+    async def shutdown(self, host: Host) -> None:
+        for result in self.pm.hook.gridhall_shutdown(host=host):
+            try:
+                await await_me_maybe(result)
+            except Exception:  # one plugin's failure must not stop the others' shutdown
+                log.exception("plugin shutdown failed")
+
+    async def event(self, event: Event, host: Host) -> None:
+        for result in self.pm.hook.gridhall_event(event=event, host=host):
+            await await_me_maybe(result)

@@ -1,0 +1,146 @@
+"""The daemon: builds the host from a config, runs it, serves the API, stops cleanly.
+
+Start order: emulators (demo only), store and migrations, buses and devices, plugins'
+startup, the API; then READY=1. Stop is the reverse, after STOPPING=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from daemon.api.app import create_app
+from daemon.auth import Roles
+from daemon.config import Config
+from daemon.devices import Devices
+from daemon.events import EventBus
+from daemon.host import Host
+from daemon.pluginhost import PluginHost
+from daemon.sdnotify import Notifier
+from daemon.store import CORE_MIGRATIONS, Store
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, config: Config, plugins: PluginHost) -> None:
+        self.config = config
+        events = EventBus()
+        store = Store(config.db_path, synchronous=config.storage.synchronous)
+        devices = Devices(config, plugins.drivers(), events)
+        self.host = Host(config, plugins, store, events, devices, Roles(plugins.roles()))
+        emulator_types = plugins.emulators()
+        self.emulators = []
+        for emu in config.emulator:
+            cls = emulator_types[emu.type]
+            address, _, port = emu.listen.rpartition(":")
+            self.emulators.append(cls(address, int(port), cls.Options.model_validate(emu.options)))
+        self.app: FastAPI = create_app(self.host)
+        self.app.router.lifespan_context = self.lifespan
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatching = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        host = self.host
+        for emulator in self.emulators:
+            await emulator.start()
+        await host.store.open()
+        await host.store.migrate(CORE_MIGRATIONS + host.plugins.migrations())
+        host.devices.start()
+        self._dispatcher = asyncio.create_task(self._dispatch_events(), name="plugin-events")
+        await self._dispatching.wait()
+        await host.plugins.startup(host)
+
+    async def stop(self) -> None:
+        host = self.host
+        await host.plugins.shutdown(host)
+        if self._dispatcher:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        await host.devices.stop()
+        await host.store.close()
+        for emulator in self.emulators:
+            await emulator.stop()
+
+    async def _dispatch_events(self) -> None:
+        """Hand every event to the plugins, in order, from one task."""
+        async with self.host.events.subscribe(maxsize=10_000) as sub:
+            self._dispatching.set()
+            async for event in sub:
+                try:
+                    await self.host.plugins.event(event, self.host)
+                except Exception:
+                    log.exception("a plugin failed on event %s", event.type)
+
+    async def serve(self) -> None:
+        """Run until SIGTERM or SIGINT, telling systemd where we are."""
+        host, _, port = self.config.api.listen.rpartition(":")
+        server = _Server(
+            uvicorn.Config(
+                self.app,
+                host=host,
+                port=int(port),
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=1,
+                access_log=False,
+            )
+        )
+        notifier = Notifier()
+        loop = asyncio.get_running_loop()
+
+        def stop(signame: str) -> None:
+            log.info("%s: stopping", signame)
+            notifier.notify("STOPPING=1")
+            server.should_exit = True
+
+        loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        watchdog: asyncio.Task[None] | None = None
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            log.info("gridhall ready on http://%s", self.config.api.listen)
+            notifier.notify("READY=1")
+            if notifier.watchdog_interval:
+                watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_interval))
+        await serving
+        if watchdog:
+            watchdog.cancel()
+
+    def reload(self) -> None:
+        """SIGHUP: reload what can change at run time. Scenes and schedules hook in here."""
+        log.info("SIGHUP: nothing to reload yet")
+
+
+async def _watchdog(notifier: Notifier, interval: float) -> None:
+    # From the event loop itself: a stuck loop stops the pings and systemd restarts us.
+    while True:
+        notifier.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, without its signal handlers: the daemon owns SIGTERM and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

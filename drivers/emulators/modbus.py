@@ -1,0 +1,77 @@
+"""A Modbus TCP gateway with relay boards and VFDs behind it: pymodbus's own server.
+
+Each unit has `coils` coils and `registers` holding registers, all starting at 0 or at
+the values given. Tests read and write the device's side with `coils()` and
+`registers()`, and stop and restart it to cut the line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from drivers.emulators.base import Emulator, EmulatorOptions
+
+COILS, HOLDING = 1, 3  # pymodbus function codes used to address its datastore
+
+
+class ModbusOptions(EmulatorOptions):
+    units: list[Annotated[int, Field(ge=1, le=247)]] = [1]
+    coils: Annotated[int, Field(ge=1, le=2000)] = 16
+    registers: Annotated[int, Field(ge=1, le=10000)] = 16
+
+
+class ModbusEmulator(Emulator):
+    type = "modbus"
+    Options = ModbusOptions
+    options: ModbusOptions
+
+    def __init__(self, host: str, port: int, options: ModbusOptions | None = None) -> None:
+        super().__init__(host, port, options or ModbusOptions())
+        self.server: ModbusTcpServer | None = None
+
+    def _devices(self) -> list[SimDevice]:
+        o = self.options
+        return [
+            SimDevice(
+                unit,
+                simdata=(
+                    [SimData(0, count=o.coils, values=False, datatype=DataType.BITS)],
+                    [SimData(0, count=1, values=False, datatype=DataType.BITS)],
+                    [SimData(0, count=o.registers, values=0, datatype=DataType.REGISTERS)],
+                    [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+                ),
+            )
+            for unit in o.units
+        ]
+
+    async def start(self) -> None:
+        # A fresh server each start: a restart models a device that lost power, and the
+        # driver must read its real state back.
+        self.server = ModbusTcpServer(self._devices(), address=(self.host, self.port))
+        await self.server.serve_forever(background=True)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.shutdown()
+            self.server = None
+
+    def _require(self) -> ModbusTcpServer:
+        if self.server is None:
+            raise RuntimeError("emulator is stopped")
+        return self.server
+
+    async def coils(self, unit: int, address: int = 0, count: int | None = None) -> list[bool]:
+        n = count if count is not None else self.options.coils - address
+        return [bool(v) for v in await self._require().async_getValues(unit, COILS, address, n)]
+
+    async def set_coils(self, unit: int, address: int, values: list[bool]) -> None:
+        await self._require().async_setValues(unit, 5 if len(values) == 1 else 15, address, values)
+
+    async def registers(self, unit: int, address: int = 0, count: int = 1) -> list[int]:
+        return [
+            int(v) for v in await self._require().async_getValues(unit, HOLDING, address, count)
+        ]

@@ -1,0 +1,1 @@
+"""Modbus RTU and TCP devices, through pymodbus."""

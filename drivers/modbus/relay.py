@@ -1,0 +1,136 @@
+"""`modbus-relay`: a relay board on Modbus (RTU or TCP), the hall's power sequencer.
+
+Coils `first_coil .. first_coil+channels-1` are channels 1..n. Every write is read back
+(FC01) before the action answers, so the state the API returns is the board's own.
+The board has no sequencing of its own: `sequence_on` walks `sequence` in order,
+pausing `delay_ms` after each step, and `sequence_off` walks it in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from daemon.errors import BadArguments, DeviceError, Refused
+from daemon.kinds import ChannelArgs, Kind, NoArgs, State
+from drivers.base import Driver, Options
+from drivers.modbus.link import ModbusLink
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: Annotated[int, Field(ge=1, le=256)]
+    delay_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
+
+
+class RelayOptions(Options):
+    channels: Annotated[int, Field(ge=1, le=256)] = 8
+    first_coil: Annotated[int, Field(ge=0, le=65535)] = 0
+    sequence: list[Step] = []
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _steps_in_range(self) -> RelayOptions:
+        for step in self.sequence:
+            if step.channel > self.channels:
+                raise ValueError(
+                    f"sequence names channel {step.channel}, the board has {self.channels}"
+                )
+        return self
+
+    def steps(self) -> list[Step]:
+        return self.sequence or [Step(channel=n) for n in range(1, self.channels + 1)]
+
+
+class ModbusRelay(Driver[ModbusLink]):
+    name: ClassVar[str] = "modbus-relay"
+    kind: ClassVar[Kind] = Kind.POWER
+    Options = RelayOptions
+    link_type = ModbusLink
+    options: RelayOptions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sequencing = False
+        self.channels: dict[str, bool] = {}
+
+    @property
+    def unit(self) -> int:
+        return self.config.unit if self.config.unit is not None else 1
+
+    def _state(self) -> State:
+        return {"channels": dict(self.channels), "sequencing": self.sequencing}
+
+    async def _read(self) -> dict[str, bool]:
+        o = self.options
+        bits = await self.io.exchange(
+            lambda link: link.read_coils(self.unit, o.first_coil, o.channels)
+        )
+        self.channels = {str(n): bool(b) for n, b in enumerate(bits, start=1)}
+        return self.channels
+
+    async def read_state(self) -> State:
+        await self._read()
+        return self._state()
+
+    async def _write(self, channels: Iterable[int], value: bool) -> None:
+        chans = sorted(set(channels))
+        o = self.options
+        if len(chans) == 1:
+            coil = o.first_coil + chans[0] - 1
+            await self.io.exchange(lambda link: link.write_coil(self.unit, coil, value))
+        else:
+            # All channels of the board: one FC15 frame.
+            await self.io.exchange(
+                lambda link: link.write_coils(self.unit, o.first_coil, [value] * o.channels)
+            )
+        if o.verify:
+            read = await self._read()
+            wrong = [n for n in chans if read[str(n)] != value]
+            if wrong:
+                raise DeviceError(
+                    f"read back: channels {wrong} did not switch {'on' if value else 'off'}"
+                )
+        else:
+            self.channels.update({str(n): value for n in chans})
+
+    def _check_channel(self, args: ChannelArgs) -> list[int]:
+        if self.sequencing:
+            raise Refused("a power sequence is running")
+        if args.channel is None:
+            return list(range(1, self.options.channels + 1))
+        if args.channel > self.options.channels:
+            raise BadArguments(f"channel {args.channel}: the board has {self.options.channels}")
+        return [args.channel]
+
+    async def do_on(self, args: ChannelArgs) -> State:
+        await self._write(self._check_channel(args), True)
+        return self._state()
+
+    async def do_off(self, args: ChannelArgs) -> State:
+        await self._write(self._check_channel(args), False)
+        return self._state()
+
+    async def do_sequence_on(self, args: NoArgs) -> State:
+        return await self._sequence(self.options.steps(), True)
+
+    async def do_sequence_off(self, args: NoArgs) -> State:
+        return await self._sequence(list(reversed(self.options.steps())), False)
+
+    async def _sequence(self, steps: list[Step], value: bool) -> State:
+        if self.sequencing:
+            raise Refused("a power sequence is running")
+        self.sequencing = True
+        self.report(self._state())
+        try:
+            for i, step in enumerate(steps):
+                await self._write([step.channel], value)
+                self.report(self._state())
+                if step.delay_ms and i < len(steps) - 1:
+                    await asyncio.sleep(step.delay_ms / 1000)
+        finally:
+            self.sequencing = False
+        return self._state()
