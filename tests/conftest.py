@@ -1,0 +1,3 @@
+"""Fixtures live in tests/support.py, beside the helpers they use."""
+
+from tests.support import hall, modbus, processes  # noqa: F401

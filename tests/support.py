@@ -1,0 +1,194 @@
+"""Shared test fixtures: free ports, configs on disk, real emulators, a running daemon.
+
+The daemon runs in-process through its own lifespan (store, buses, devices, plugins)
+and is reached with httpx over ASGI; tests that need a process (signals, kill -9)
+start `gridhall run` as a subprocess with `spawn_daemon`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from daemon import auth
+from daemon.config import load
+from daemon.pluginhost import PluginHost
+from daemon.runtime import Daemon
+from drivers.emulators.modbus import ModbusEmulator, ModbusOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def relay_config(
+    tmp_path: Path, modbus_port: int, api_port: int | None = None, extra: str = ""
+) -> Path:
+    """A config with one Modbus TCP bus and an 8-channel relay board (unit 1)."""
+    text = f"""
+    [api]
+    listen = "127.0.0.1:{api_port or free_port()}"
+    [storage]
+    path = "gridhall.db"
+    [[bus]]
+    id = "gw"
+    url = "tcp://127.0.0.1:{modbus_port}"
+    timeout_ms = 300
+    reconnect_min_ms = 1000
+    reconnect_max_ms = 2000
+    [[device]]
+    id = "relay"
+    kind = "power"
+    driver = "modbus-relay"
+    bus = "gw"
+    unit = 1
+    poll_ms = 200
+    [device.options]
+    channels = 8
+    sequence = [{{ channel = 1, delay_ms = 50 }}, {{ channel = 2, delay_ms = 50 }}, {{ channel = 3 }}]
+    """
+    path = tmp_path / "gridhall.toml"
+    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
+    return path
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s")
+        await asyncio.sleep(step)
+
+
+@pytest.fixture
+async def modbus() -> AsyncIterator[ModbusEmulator]:
+    emu = ModbusEmulator("127.0.0.1", free_port(), ModbusOptions(units=[1, 2], coils=16))
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    client: httpx.AsyncClient
+    tokens: dict[str, str]
+
+    @property
+    def host(self) -> Any:
+        return self.daemon.host
+
+    def as_role(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@asynccontextmanager
+async def running(config_path: Path, plugins: PluginHost | None = None) -> AsyncIterator[Running]:
+    if plugins is None:
+        plugins = PluginHost()
+        plugins.load(entry_points=False)
+    config = load(config_path, plugins)
+    daemon = Daemon(config, plugins)
+    async with daemon.lifespan():
+        tokens = {
+            role: await auth.create_token(daemon.host.store, f"test-{role}", role)
+            for role in ("viewer", "operator", "facility", "admin")
+        }
+        transport = httpx.ASGITransport(app=daemon.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gridhall") as client:
+            yield Running(daemon, client, tokens)
+
+
+@pytest.fixture
+async def hall(tmp_path: Path, modbus: ModbusEmulator) -> AsyncIterator[Running]:
+    """The daemon on a relay board behind the Modbus emulator, devices available."""
+    async with running(relay_config(tmp_path, modbus.port)) as r:
+        await wait_for(lambda: all(d.available for d in r.host.devices))
+        yield r
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen[bytes]
+    config: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def spawn_daemon(config: Path, port: int, env: dict[str, str] | None = None) -> Process:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "run", "-c", str(config)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    return Process(proc, config, port)
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+def create_token_cli(config: Path, role: str = "admin") -> str:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daemon",
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            "test",
+            "-c",
+            str(config),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Daemons a test spawned; killed at the end whatever happened."""
+    procs: list[Process] = []
+    yield procs
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.kill()
+        p.proc.wait(timeout=10)
+        if p.proc.stdout:
+            p.proc.stdout.close()
