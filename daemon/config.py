@@ -260,6 +260,7 @@ def load(path: Path, plugins: PluginHost) -> Config:
             if not isinstance(value, list):
                 add((key,), f"{key}: use [[{key}]] tables")
                 continue
+            _check_duplicate_ids(key, value, add)
             items = [
                 (i, validate(_ARRAY_SECTIONS[key], item, (key, i))) for i, item in enumerate(value)
             ]
@@ -282,6 +283,17 @@ def load(path: Path, plugins: PluginHost) -> Config:
     return config
 
 
+def _check_duplicate_ids(key: str, items: list[Any], add: Any) -> None:
+    """Checked on the raw tables, so a duplicate is found even beside an invalid twin."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        ident = item.get("id") if isinstance(item, dict) else None
+        if isinstance(ident, str):
+            if ident in seen:
+                add((key, i, "id"), f"duplicate {key} id {ident!r}")
+            seen.add(ident)
+
+
 def _at(origin: dict[str, list[int]], loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Map ("device", position, ...) back to the device's index in the file."""
     if len(loc) >= 2 and loc[0] in origin:
@@ -296,17 +308,9 @@ def _unknown_driver(name: str, drivers: dict[str, Any]) -> str:
 def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
     drivers = plugins.drivers()
     emulators = plugins.emulators()
-    buses = {}
-    for i, bus in enumerate(config.bus):
-        if bus.id in buses:
-            add(("bus", i, "id"), f"duplicate bus id {bus.id!r}")
-        buses[bus.id] = bus
-    seen: set[str] = set()
+    buses = {bus.id: bus for bus in config.bus}
     link_types: dict[str, tuple[str, Any]] = {}
     for i, dev in enumerate(config.device):
-        if dev.id in seen:
-            add(("device", i, "id"), f"duplicate device id {dev.id!r}")
-        seen.add(dev.id)
         driver = drivers.get(dev.driver)
         if driver is None:
             add(("device", i, "driver"), _unknown_driver(dev.driver, drivers))
@@ -349,11 +353,7 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
         if driver is not None and options is not None:
             for loc, message in driver.check_references(options, config):
                 add(("device", i, "options") + loc, message)
-    seen_emu: set[str] = set()
     for i, emu in enumerate(config.emulator):
-        if emu.id in seen_emu:
-            add(("emulator", i, "id"), f"duplicate emulator id {emu.id!r}")
-        seen_emu.add(emu.id)
         if emu.type not in emulators:
             add(
                 ("emulator", i, "type"),

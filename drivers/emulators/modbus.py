@@ -32,6 +32,18 @@ class ModbusEmulator(Emulator):
     def __init__(self, host: str, port: int, options: ModbusOptions | None = None) -> None:
         super().__init__(host, port, options or ModbusOptions())
         self.server: ModbusTcpServer | None = None
+        # Fault injection: units that never answer (a dead board on a live gateway).
+        self.silent_units: set[int] = set()
+        self.connections = 0
+
+    def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
+        # MBAP header: transaction(2) protocol(2) length(2) unit(1).
+        if sending and len(packet) > 6 and packet[6] in self.silent_units:
+            return b""
+        return packet
+
+    def _trace_connect(self, connected: bool) -> None:
+        self.connections += connected
 
     def _devices(self) -> list[SimDevice]:
         o = self.options
@@ -51,7 +63,12 @@ class ModbusEmulator(Emulator):
     async def start(self) -> None:
         # A fresh server each start: a restart models a device that lost power, and the
         # driver must read its real state back.
-        self.server = ModbusTcpServer(self._devices(), address=(self.host, self.port))
+        self.server = ModbusTcpServer(
+            self._devices(),
+            address=(self.host, self.port),
+            trace_packet=self._trace_packet,
+            trace_connect=self._trace_connect,
+        )
         await self.server.serve_forever(background=True)
 
     async def stop(self) -> None:

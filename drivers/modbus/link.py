@@ -91,9 +91,10 @@ class ModbusLink:
             self._client.close()
             self._client = None
 
-    async def _call(self, what: str, coro: Any) -> Any:
+    async def _call(self, what: str, request: Callable[[], Any]) -> Any:
         try:
-            response = await coro
+            # pymodbus raises some errors when the request is built, not awaited.
+            response = await request()
         except ConnectionException as exc:
             raise LinkDown(f"{self.url}: {what}: not connected") from exc
         except ModbusIOException as exc:
@@ -109,7 +110,7 @@ class ModbusLink:
     async def read_coils(self, unit: int, address: int, count: int) -> list[bool]:
         r = await self._call(
             f"read coils {address}+{count}",
-            self.client.read_coils(address, count=count, device_id=unit),
+            lambda: self.client.read_coils(address, count=count, device_id=unit),
         )
         bits = list(r.bits[:count])
         if len(bits) != count:
@@ -118,19 +119,19 @@ class ModbusLink:
 
     async def write_coil(self, unit: int, address: int, value: bool) -> None:
         await self._call(
-            f"write coil {address}", self.client.write_coil(address, value, device_id=unit)
+            f"write coil {address}", lambda: self.client.write_coil(address, value, device_id=unit)
         )
 
     async def write_coils(self, unit: int, address: int, values: list[bool]) -> None:
         await self._call(
             f"write coils {address}+{len(values)}",
-            self.client.write_coils(address, values, device_id=unit),
+            lambda: self.client.write_coils(address, values, device_id=unit),
         )
 
     async def read_holding(self, unit: int, address: int, count: int) -> list[int]:
         r = await self._call(
             f"read registers {address}+{count}",
-            self.client.read_holding_registers(address, count=count, device_id=unit),
+            lambda: self.client.read_holding_registers(address, count=count, device_id=unit),
         )
         regs = list(r.registers)
         if len(regs) != count:
@@ -139,5 +140,6 @@ class ModbusLink:
 
     async def write_register(self, unit: int, address: int, value: int) -> None:
         await self._call(
-            f"write register {address}", self.client.write_register(address, value, device_id=unit)
+            f"write register {address}",
+            lambda: self.client.write_register(address, value, device_id=unit),
         )

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from daemon.errors import BadArguments, DeviceError, Refused
 from daemon.kinds import ChannelArgs, Kind, NoArgs, State
@@ -32,14 +32,14 @@ class RelayOptions(Options):
     sequence: list[Step] = []
     verify: bool = True
 
-    @model_validator(mode="after")
-    def _steps_in_range(self) -> RelayOptions:
-        for step in self.sequence:
-            if step.channel > self.channels:
-                raise ValueError(
-                    f"sequence names channel {step.channel}, the board has {self.channels}"
-                )
-        return self
+    @field_validator("sequence")
+    @classmethod
+    def _steps_in_range(cls, sequence: list[Step], info: ValidationInfo) -> list[Step]:
+        channels = info.data.get("channels", 8)
+        for step in sequence:
+            if step.channel > channels:
+                raise ValueError(f"sequence names channel {step.channel}, the board has {channels}")
+        return sequence
 
     def steps(self) -> list[Step]:
         return self.sequence or [Step(channel=n) for n in range(1, self.channels + 1)]
