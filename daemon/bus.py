@@ -173,7 +173,8 @@ class Bus(Generic[L]):
             if self.stats.connect_attempts > 1:
                 self.stats.reconnects += 1
                 log.warning("bus %s: connected again", self.id)
-            self.backoff.reset()
+            # The backoff resets after the first good exchange, not here: a peer that
+            # accepts and drops at once must not turn reconnects into a tight loop.
             self._first_failure_logged = False
             self._set_up(True)
             return
@@ -207,6 +208,7 @@ class Bus(Generic[L]):
             log.exception("bus %s: exchange raised", self.id)
             self._settle(job, ProtocolError(f"{type(exc).__name__}: {exc}"))
         else:
+            self.backoff.reset()
             if not job.future.done():
                 job.future.set_result(result)
         finally:

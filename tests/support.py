@@ -62,7 +62,11 @@ def relay_config(
     poll_ms = 200
     [device.options]
     channels = 8
-    sequence = [{{ channel = 1, delay_ms = 50 }}, {{ channel = 2, delay_ms = 50 }}, {{ channel = 3 }}]
+    sequence = [
+      {{ channel = 1, delay_ms = 50 }},
+      {{ channel = 2, delay_ms = 50 }},
+      {{ channel = 3 }},
+    ]
     """
     path = tmp_path / "gridhall.toml"
     path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))

@@ -1,0 +1,98 @@
+"""Every route but health needs a token (401 without) and a role (403 below it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from daemon.auth import Roles
+from daemon.hookspecs import hookimpl
+from daemon.pluginhost import PluginHost
+from drivers.emulators.modbus import ModbusEmulator
+from tests.support import relay_config, running
+
+LADDER = ["guest", "viewer", "operator", "facility", "admin"]
+
+
+class GuestRole:
+    """A plugin role that includes nothing: the floor below viewer."""
+
+    @hookimpl
+    def gridhall_roles(self) -> dict[str, list[str]]:
+        return {"guest": []}
+
+
+# The least role each route needs. A route missing here fails the test: every new
+# route states its role in this table.
+REQUIRED = {
+    "GET /api/v1/devices": "viewer",
+    "GET /api/v1/devices/{device_id}": "viewer",
+    "POST /api/v1/devices/{device_id}/actions/{action}": "operator",
+    "GET /api/v1/events": "viewer",
+    "GET /api/v1/audit": "admin",
+}
+STREAMING = {"GET /api/v1/events"}
+
+
+def test_roles_include_the_ones_below() -> None:
+    roles = Roles({"dispatcher": ["viewer"]})
+    assert roles.grants("facility", "operator") and roles.grants("facility", "viewer")
+    assert not roles.grants("operator", "facility")
+    assert roles.grants("dispatcher", "viewer") and not roles.grants("dispatcher", "operator")
+    assert roles.grants("admin", "dispatcher")
+
+
+async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator) -> None:
+    plugins = PluginHost()
+    plugins.load(entry_points=False)
+    plugins.register(GuestRole(), name="guest-role")
+    async with running(relay_config(tmp_path, modbus.port), plugins) as hall:
+        from daemon import auth
+
+        tokens = dict(hall.tokens)
+        tokens["guest"] = await auth.create_token(hall.host.store, "guest", "guest")
+        paths = hall.daemon.app.openapi()["paths"]
+        checked = set()
+        for path, methods in paths.items():
+            if path == "/api/v1/health":
+                continue
+            url = re.sub(r"\{[^}]+\}", "x", path)
+            for method in methods:
+                key = f"{method.upper()} {path}"
+                assert key in REQUIRED, f"{key}: add its least role to REQUIRED"
+                role = REQUIRED[key]
+                r = await hall.client.request(method, url)
+                assert r.status_code == 401, key
+                assert r.json()["error"]["code"] == "unauthorized"
+                bad = {"Authorization": "Bearer gh_not-a-real-token"}
+                assert (await hall.client.request(method, url, headers=bad)).status_code == 401
+                below = LADDER[LADDER.index(role) - 1]
+                r = await hall.client.request(method, url, headers=auth_as(tokens[below]))
+                assert r.status_code == 403, (key, below, r.status_code)
+                assert r.json()["error"]["code"] == "forbidden"
+                if key not in STREAMING:
+                    r = await hall.client.request(method, url, headers=auth_as(tokens[role]))
+                    assert r.status_code not in (401, 403), (key, role)
+                checked.add(key)
+        assert checked == set(REQUIRED)
+
+
+def auth_as(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("role,status", [("viewer", 403), ("operator", 200), ("admin", 200)])
+async def test_actions_need_operator(
+    tmp_path: Path, modbus: ModbusEmulator, role: str, status: int
+) -> None:
+    from tests.support import wait_for
+
+    async with running(relay_config(tmp_path, modbus.port)) as hall:
+        await wait_for(lambda: hall.host.devices.get("relay").available)
+        r = await hall.client.post(
+            "/api/v1/devices/relay/actions/on", json={"channel": 2}, headers=hall.as_role(role)
+        )
+        assert r.status_code == status
+        assert (await modbus.coils(1, 1, 1)) == [status == 200]
