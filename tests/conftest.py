@@ -1,3 +1,3 @@
 """Fixtures live in tests/support.py, beside the helpers they use."""
 
-from tests.support import hall, modbus, processes  # noqa: F401
+from tests.support import hall, modbus, modbus_thread, processes  # noqa: F401

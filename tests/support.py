@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,41 @@ async def modbus() -> AsyncIterator[ModbusEmulator]:
     await emu.start()
     yield emu
     await emu.stop()
+
+
+class ThreadedEmulator:
+    """An emulator on its own event loop in a thread, for tests that block (sync tests
+    driving a daemon process), so the device keeps answering while the test waits."""
+
+    def __init__(self, emulator: ModbusEmulator) -> None:
+        self.emulator = emulator
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.emulator.port
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def __enter__(self) -> ThreadedEmulator:
+        self.thread.start()
+        self.call(self.emulator.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self.emulator.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture
+def modbus_thread() -> Iterator[ThreadedEmulator]:
+    emu = ModbusEmulator("127.0.0.1", free_port(), ModbusOptions(units=[1, 2], coils=16))
+    with ThreadedEmulator(emu) as threaded:
+        yield threaded
 
 
 @dataclass
