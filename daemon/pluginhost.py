@@ -104,7 +104,8 @@ class PluginHost:
         """(plugin name, router or Mount) for every router a plugin returns."""
         routers: list[tuple[str, Any]] = []
         for impl in self.pm.hook.gridhall_api_routers.get_hookimpls():
-            for router in impl.function(host=host) or []:
+            result: Any = impl.function(host=host)
+            for router in result or []:
                 routers.append((impl.plugin_name, router))
         return routers
 

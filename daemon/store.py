@@ -95,7 +95,7 @@ class Store:
         # aiosqlite's worker runs `fn` in its own thread with the real connection; the
         # public API has no other way to make several statements one hop.
         conn = self.db
-        return await conn._execute(lambda: fn(conn._conn))  # type: ignore[no-any-return]
+        return await conn._execute(lambda: fn(conn._conn))  # type: ignore[no-untyped-call,no-any-return]
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` in one IMMEDIATE transaction; committed (durable) when this returns."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -66,7 +67,7 @@ def install(app: FastAPI) -> None:
 
 
 # For the OpenAPI: what the error answers look like.
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "no token or an unknown one"},
     403: {"model": ErrorResponse, "description": "the token's role may not do this"},
 }

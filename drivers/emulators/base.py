@@ -12,8 +12,8 @@ class EmulatorOptions(BaseModel):
 
 
 class Emulator:
-    type: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = EmulatorOptions
+    type: ClassVar[str]  # after Options: inside the class body `type` is this str
 
     def __init__(self, host: str, port: int, options: Any) -> None:
         self.host = host

@@ -73,7 +73,7 @@ class ModbusEmulator(Emulator):
 
     async def stop(self) -> None:
         if self.server is not None:
-            await self.server.shutdown()
+            await self.server.shutdown()  # type: ignore[no-untyped-call]
             self.server = None
 
     def _require(self) -> ModbusTcpServer:
