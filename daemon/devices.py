@@ -16,7 +16,15 @@ from pydantic import ValidationError
 
 from daemon.bus import Backoff, Bus, Priority
 from daemon.config import BusConfig, Config, DeviceConfig
-from daemon.errors import BadArguments, DeviceError, DeviceRejected, NotFound, Unavailable
+from daemon.errors import (
+    BadArguments,
+    DeviceError,
+    DeviceRejected,
+    GridhallError,
+    NotFound,
+    ProtocolError,
+    Unavailable,
+)
 from daemon.events import EventBus
 from daemon.kinds import State
 from drivers.base import DeviceIO, Driver, current_priority
@@ -116,6 +124,13 @@ class Device:
         except DeviceError as exc:
             self._fault(exc)
             raise
+        except GridhallError:
+            raise  # refused or bad arguments: nothing wrong with the device
+        except Exception as exc:  # a driver bug must not become a 500 or kill the daemon
+            log.exception("device %s: %s raised", self.id, action)
+            fault = ProtocolError(f"{action} failed: {type(exc).__name__}: {exc}")
+            self._fault(fault)
+            raise fault from exc
         self._set_state(state)
         return state
 
@@ -137,6 +152,12 @@ class Device:
                     self._set_state(await self.driver.poll())
             except DeviceError as exc:
                 self._fault(exc)
+                await asyncio.sleep(self._backoff.next_delay())
+                continue
+            except Exception as exc:  # a driver bug: fault the device, keep polling
+                if self.available:
+                    log.exception("device %s: poll raised", self.id)
+                self._fault(ProtocolError(f"poll failed: {type(exc).__name__}: {exc}"))
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             await asyncio.sleep(interval)

@@ -42,8 +42,7 @@ class Daemon:
             cls = emulator_types[emu.type]
             address, _, port = emu.listen.rpartition(":")
             self.emulators.append(cls(address, int(port), cls.Options.model_validate(emu.options)))
-        self.app: FastAPI = create_app(self.host)
-        self.app.router.lifespan_context = self.lifespan
+        self.app: FastAPI = create_app(self.host, lifespan=self.lifespan)
         self._dispatcher: asyncio.Task[None] | None = None
         self._dispatching = asyncio.Event()
 

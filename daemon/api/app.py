@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from daemon import __version__
@@ -10,11 +14,17 @@ from daemon.api.errors import ERRORS
 from daemon.host import Host, Mount
 
 API = "/api/v1"
+Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
 
-def create_app(host: Host) -> FastAPI:
+def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
+    """`lifespan` opens and closes what the app owns (the daemon's start and stop)."""
     app = FastAPI(
-        title="gridhall", version=__version__, docs_url="/docs", openapi_url="/openapi.json"
+        title="gridhall",
+        version=__version__,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.host = host
     errors.install(app)
