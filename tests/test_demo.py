@@ -1,0 +1,57 @@
+"""The demo config as `make run` starts it: emulators inside, real drivers, live state."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from pymodbus.client import AsyncModbusTcpClient
+
+from tests.support import ROOT, Process, create_token_cli, free_port, spawn_daemon, wait_http
+
+
+def demo_copy(tmp_path: Path) -> tuple[Path, int, int]:
+    """The demo config with free ports and a store of its own, otherwise unchanged."""
+    api, modbus = free_port(), free_port()
+    text = (ROOT / "etc" / "gridhall.toml").read_text()
+    text = text.replace("127.0.0.1:8080", f"127.0.0.1:{api}")
+    text = text.replace("127.0.0.1:15020", f"127.0.0.1:{modbus}")
+    text = re.sub(r'^path = ".*"', 'path = "demo.db"', text, flags=re.M)
+    path = tmp_path / "gridhall.toml"
+    path.write_text(text)
+    return path, api, modbus
+
+
+def test_demo_serves_live_devices(tmp_path: Path, processes: list[Process]) -> None:
+    config, api, modbus_port = demo_copy(tmp_path)
+    proc = spawn_daemon(config, api)
+    processes.append(proc)
+    wait_http(f"{proc.url}/api/v1/health")
+    headers = {"Authorization": f"Bearer {create_token_cli(config, 'operator')}"}
+    with httpx.Client(base_url=proc.url, headers=headers, timeout=5) as client:
+        for _ in range(100):
+            devices = client.get("/api/v1/devices").json()
+            if all(d["available"] for d in devices):
+                break
+            time.sleep(0.05)
+        assert {d["id"] for d in devices} == {"power-1", "power-2"}
+        assert all(d["available"] and "channels" in d["state"] for d in devices)
+        assert client.get("/api/v1/health").json()["status"] == "ok"
+        r = client.post("/api/v1/devices/power-1/actions/on", json={"channel": 1})
+        assert r.status_code == 200 and r.json()["state"]["channels"]["1"] is True
+
+    async def read_coil() -> bool:
+        # An independent Modbus client reads the emulator the daemon started.
+        client = AsyncModbusTcpClient("127.0.0.1", port=modbus_port)
+        await client.connect()
+        result = await client.read_coils(0, count=1, device_id=1)
+        client.close()
+        return bool(result.bits[0])
+
+    assert asyncio.run(read_coil()) is True
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.proc.wait(timeout=5) == 0
