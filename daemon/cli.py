@@ -10,34 +10,18 @@ from pathlib import Path
 
 from daemon import __version__
 from daemon.auth import Roles, create_token
-from daemon.config import Config, ConfigError, default_path, load, read_toml
+from daemon.config import Config, ConfigError, blocked_plugins, default_path, load
 from daemon.pluginhost import PluginHost
 from daemon.store import CORE_MIGRATIONS, Store
 
 
-def _plugins_for(path: Path) -> PluginHost:
-    """Plugins load before the config is validated (they add sections and drivers),
-    so the block list is read from the raw file first."""
-    blocked: list[str] = []
-    try:
-        _, raw = read_toml(path)
-        block = raw.get("plugins", {}).get("block", [])
-        blocked = [b for b in block if isinstance(b, str)] if isinstance(block, list) else []
-    except (ConfigError, AttributeError):
-        pass  # load() reports it with its line
-    plugins = PluginHost(blocked)
-    plugins.load()
-    return plugins
-
-
-def _load(path: Path) -> tuple[Config, PluginHost]:
-    plugins = _plugins_for(path)
-    return load(path, plugins), plugins
+def _load(args: argparse.Namespace) -> Config:
+    return load(args.config, args.plugins)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        config, _ = _load(args.config)
+        config = _load(args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -48,7 +32,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        config, plugins = _load(args.config)
+        config = _load(args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -60,17 +44,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # our bus logs link failures
     from daemon.runtime import Daemon
 
-    asyncio.run(Daemon(config, plugins).serve())
+    asyncio.run(Daemon(config, args.plugins).serve())
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     try:
-        config, plugins = _load(args.config)
+        config = _load(args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 1
+    plugins = args.plugins
     roles = Roles(plugins.roles())
     if args.role not in roles:
         print(
@@ -127,9 +112,15 @@ def build_parser(plugins: PluginHost | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    plugins = PluginHost()
+    # The config names the plugins to block, and plugins add subcommands: find the
+    # config first, load the plugins once, then parse the whole command line.
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("-c", "--config", type=Path, default=default_path())
+    known, _ = early.parse_known_args(argv)
+    plugins = PluginHost(blocked_plugins(known.config))
     plugins.load()
     args = build_parser(plugins).parse_args(argv)
+    args.plugins = plugins
     result: int = args.func(args)
     return result
 

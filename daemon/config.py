@@ -6,6 +6,7 @@ Every problem is collected, not just the first, and each is reported as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -199,6 +200,18 @@ class ConfigError(Exception):
         self.issues = issues
 
 
+def blocked_plugins(path: Path) -> list[str]:
+    """`[plugins] block` read from the raw file: plugins load before the config is
+    validated (they add sections and drivers), so this is all that is read first."""
+    try:
+        _, raw = read_toml(path)
+    except ConfigError:
+        return []  # load() reports it with its line
+    section = raw.get("plugins")
+    block = section.get("block", []) if isinstance(section, dict) else []
+    return [b for b in block if isinstance(b, str)] if isinstance(block, list) else []
+
+
 def default_path() -> Path:
     if env := os.environ.get(CONFIG_ENV):
         return Path(env)
@@ -249,6 +262,9 @@ def load(path: Path, plugins: PluginHost) -> Config:
     # Each section, and each item of an array section, is validated on its own, so
     # one bad device does not hide the errors of the next.
     plugin_models = plugins.config_sections()
+    for name in [n for n in plugin_models if n in Config.model_fields]:
+        add((), f"a plugin claims the core section [{name}]; it is validated as the core's")
+        del plugin_models[name]
     core: dict[str, Any] = {}
     sections: dict[str, Any] = {}
     origin: dict[str, list[int]] = {}  # position in config.<key> -> index in the file
@@ -274,6 +290,14 @@ def load(path: Path, plugins: PluginHost) -> Config:
         else:
             add((key,), f"unknown key {key!r}")
 
+    for name, model in plugin_models.items():
+        if name not in sections:
+            # An absent section is its defaults, when the model has one for every field.
+            empties: tuple[Any, ...] = ({}, [])
+            for empty in empties:
+                with contextlib.suppress(ValidationError):
+                    sections[name] = TypeAdapter(model).validate_python(empty)
+                    break
     config = Config.model_validate(core)
     config.file = path
     config.sections = sections

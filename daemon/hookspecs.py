@@ -1,8 +1,10 @@
 """Every hook a gridhall plugin can implement, in one place.
 
 A plugin is a module or object with functions marked `@hookimpl`, registered from the
-built-in list or from the `gridhall` entry-point group. A hook may return a value or
-an awaitable; the host awaits it (except `firstresult` hooks, which stay synchronous).
+built-in list or from the `gridhall` entry-point group. The hooks called while the
+daemon runs (startup, shutdown, event, check_action) may return an awaitable, which
+the host awaits; the others are called while the config is read or the app is built
+and return their value.
 Hooks only grow: arguments are added, never renamed. Every hook here is documented in
 `docs/plugins.md`, and a test checks that.
 """
@@ -106,8 +108,9 @@ def gridhall_check_action(
 ) -> str | None:
     """Veto a device action before it is sent: return a reason to refuse it (409).
 
-    Called for every action whatever its source (API, scene, schedule, MQTT).
-    Return None to allow. Since 0.1.
+    Called for every action whatever its source (API, scene, schedule, MQTT); may
+    return an awaitable. Return None to allow; an implementation that raises refuses.
+    Since 0.1.
     """
 
 

@@ -47,7 +47,7 @@ class Host:
         args = device.parse_args(action, raw_args)
         plain = args.model_dump(exclude_none=True)
         try:
-            reason = self.plugins.check_action(device_id, action, plain, self)
+            reason = await self.plugins.check_action(device_id, action, plain, self)
             if reason:
                 raise Refused(reason)
             state = await device.act(action, args)

@@ -33,6 +33,16 @@ DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin",)
 BLOCK_ENV = "GRIDHALL_BLOCK_PLUGINS"
 
 
+class PluginError(Exception):
+    """A plugin asked for something the host cannot give (a built-in role, a core key)."""
+
+
+def _call(impl: Any, **kwargs: Any) -> Any:
+    """Call one hookimpl with the arguments it names, as pluggy does: an impl may take
+    fewer arguments than its spec."""
+    return impl.function(*(kwargs[name] for name in impl.argnames))
+
+
 async def await_me_maybe(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
@@ -57,15 +67,23 @@ class PluginHost:
             self.pm.load_setuptools_entrypoints("gridhall")
         self.pm.check_pending()
 
-    def register(self, plugin: object, name: str | None = None) -> None:
-        self.pm.register(plugin, name=name)
-        self.pm.check_pending()
+    def register(self, plugin: object, name: str) -> None:
+        """Register a plugin object under `name`; a hookimpl without a spec is refused
+        and leaves nothing behind."""
+        registered = self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            if registered is not None:
+                self.pm.unregister(name=registered)
+            raise
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
 
     def names(self) -> list[str]:
-        return sorted(name for name, _ in self.pm.list_name_plugin())
+        # pluggy keeps a blocked name with no plugin behind it.
+        return sorted(name for name, p in self.pm.list_name_plugin() if p is not None)
 
     def plugin_name(self, plugin: object) -> str:
         return self.pm.get_name(plugin) or repr(plugin)
@@ -95,32 +113,47 @@ class PluginHost:
         return [m for batch in self.pm.hook.gridhall_migrations() for m in batch]
 
     def roles(self) -> dict[str, list[str]]:
+        from daemon.auth import BUILTIN_ROLES
+
         roles: dict[str, list[str]] = {}
-        for batch in self.pm.hook.gridhall_roles():
-            roles.update(batch)
+        for impl in self.pm.hook.gridhall_roles.get_hookimpls():
+            for role, includes in (_call(impl) or {}).items():
+                if role in BUILTIN_ROLES or role in roles:
+                    raise PluginError(f"plugin {impl.plugin_name} redefines role {role!r}")
+                roles[role] = list(includes)
         return roles
 
     def api_routers(self, host: Host) -> list[tuple[str, Any]]:
         """(plugin name, router or Mount) for every router a plugin returns."""
         routers: list[tuple[str, Any]] = []
         for impl in self.pm.hook.gridhall_api_routers.get_hookimpls():
-            result: Any = impl.function(host=host)
-            for router in result or []:
+            for router in _call(impl, host=host) or []:
                 routers.append((impl.plugin_name, router))
         return routers
 
     def add_cli(self, subparsers: argparse._SubParsersAction[Any]) -> None:
         self.pm.hook.gridhall_cli(subparsers=subparsers)
 
-    def check_action(
+    async def check_action(
         self, device_id: str, action: str, args: dict[str, Any], host: Host
     ) -> str | None:
-        for reason in self.pm.hook.gridhall_check_action(
-            device_id=device_id, action=action, args=args, host=host
-        ):
+        """The first plugin's reason to refuse, or None. A plugin that fails refuses:
+        an interlock that cannot be checked must not let the action through."""
+        for impl in self._impls("gridhall_check_action"):
+            try:
+                reason = await await_me_maybe(
+                    _call(impl, device_id=device_id, action=action, args=args, host=host)
+                )
+            except Exception as exc:
+                log.exception("plugin %s failed in check_action", impl.plugin_name)
+                reason = f"plugin {impl.plugin_name} failed to check the action: {exc}"
             if reason:
                 return str(reason)
         return None
+
+    def _impls(self, hook: str) -> list[Any]:
+        # pluggy calls the last registered first; keep its order.
+        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
 
     # -- awaited hooks -----------------------------------------------------------
     async def startup(self, host: Host) -> None:
@@ -135,5 +168,9 @@ class PluginHost:
                 log.exception("plugin shutdown failed")
 
     async def event(self, event: Event, host: Host) -> None:
-        for result in self.pm.hook.gridhall_event(event=event, host=host):
-            await await_me_maybe(result)
+        """Every observer sees every event, whatever another one raised."""
+        for impl in self._impls("gridhall_event"):
+            try:
+                await await_me_maybe(_call(impl, event=event, host=host))
+            except Exception:
+                log.exception("plugin %s failed on event %s", impl.plugin_name, event.type)

@@ -1,0 +1,1 @@
+"""Third-party-style plugins the tests register, one throwaway registration per test."""
