@@ -27,7 +27,8 @@ from daemon.errors import (
 )
 from daemon.events import EventBus
 from daemon.kinds import State
-from drivers.base import DeviceIO, Driver, current_priority
+from daemon.store import Store
+from drivers.base import DeviceIO, Driver, Memory, current_priority
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,11 @@ class Devices:
     """The registry: every bus and device of the config, started and stopped together."""
 
     def __init__(
-        self, config: Config, drivers: dict[str, type[Driver[Any]]], events: EventBus
+        self,
+        config: Config,
+        drivers: dict[str, type[Driver[Any]]],
+        events: EventBus,
+        store: Store | None = None,
     ) -> None:
         self.buses: dict[str, Bus[Any]] = {}
         self.devices: dict[str, Device] = {}
@@ -179,7 +184,10 @@ class Devices:
                 bus = self._bus_for(dev, bus_configs.get(dev.bus) if dev.bus else None, driver_cls)
             io = DeviceIO[Any](bus, dev.unit) if bus is not None else None
             driver = driver_cls(dev, config.driver_options[dev.id], io)
+            driver.memory = Memory(store, dev.id)
             self.devices[dev.id] = Device(dev, driver, bus, events)
+        for device in self.devices.values():
+            device.driver.bind(self)
         self._tasks: list[asyncio.Task[None]] = []
 
     def _bus_for(self, dev: DeviceConfig, bus_cfg: BusConfig | None, driver_cls: Any) -> Bus[Any]:

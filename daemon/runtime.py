@@ -34,7 +34,7 @@ class Daemon:
         self.config = config
         events = EventBus()
         store = Store(config.db_path, synchronous=config.storage.synchronous)
-        devices = Devices(config, plugins.drivers(), events)
+        devices = Devices(config, plugins.drivers(), events, store)
         self.host = Host(config, plugins, store, events, devices, Roles(plugins.roles()))
         emulator_types = plugins.emulators()
         self.emulators = []

@@ -58,6 +58,18 @@ CORE_MIGRATIONS = [
         """,
         "tokens and the audit trail",
     ),
+    Migration(
+        "core",
+        2,
+        """
+        CREATE TABLE device_memory (
+            device TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        """,
+        "what drivers keep across restarts",
+    ),
 ]
 
 

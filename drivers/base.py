@@ -9,6 +9,9 @@ poll follows from the task that runs it, so drivers do not pass priorities aroun
 from __future__ import annotations
 
 import contextvars
+import json
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -20,6 +23,7 @@ from daemon.kinds import ACTIONS, Args, Kind, State
 
 if TYPE_CHECKING:
     from daemon.config import BusConfig, Config, DeviceConfig
+    from daemon.store import Store
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -47,6 +51,37 @@ class DeviceIO(Generic[L]):
         return await self.bus.exchange(fn, current_priority.get(), timeout)
 
 
+class Memory:
+    """A driver's small persistent state: one JSON object per device in the store.
+    Save only on change: a Pi's SD card wears with every write."""
+
+    def __init__(self, store: Store | None, device_id: str) -> None:
+        self.store = store
+        self.device_id = device_id
+
+    async def load(self) -> dict[str, Any]:
+        if self.store is None:
+            return {}
+        rows = await self.store.fetchall(
+            "SELECT data FROM device_memory WHERE device = ?", (self.device_id,)
+        )
+        return dict(json.loads(rows[0]["data"])) if rows else {}
+
+    async def save(self, data: dict[str, Any]) -> None:
+        if self.store is None:
+            return
+        text = json.dumps(data, sort_keys=True)
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO device_memory (device, data, at) VALUES (?, ?, ?) "
+                "ON CONFLICT(device) DO UPDATE SET data = excluded.data, at = excluded.at",
+                (self.device_id, text, time.time()),
+            )
+
+        await self.store.write(upsert)
+
+
 class Driver(Generic[L]):
     """Subclass per protocol. Set the class attributes, implement `read_state` and one
     `do_<action>` coroutine per action of the kind (and any extra actions)."""
@@ -66,6 +101,13 @@ class Driver(Generic[L]):
         # Set by the device runtime: publishes a state reached mid-action (a sequence's
         # progress) before the action answers.
         self.report: Callable[[State], None] = lambda state: None
+        # Set by the device runtime: what the driver must keep across restarts (a
+        # curtain's estimated position), in the store.
+        self.memory: Memory = Memory(None, config.id)
+
+    def bind(self, devices: Any) -> None:
+        """Called once every device exists: a driver that works through other devices
+        (a curtain on a relay board) looks them up here (`devices.get(id)`)."""
 
     @property
     def io(self) -> DeviceIO[L]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from daemon.errors import LinkDown, NoAnswer
+from drivers.base import Driver
 
 if TYPE_CHECKING:
     from daemon.config import BusConfig
@@ -160,3 +161,53 @@ class Replies(Generic[R]):
         finally:
             if self._waiter is waiter:
                 self._waiter = None
+
+
+class StreamDriver(Driver[StreamLink], Generic[R]):
+    """A driver over a byte stream with a sans-I/O protocol.
+
+    Subclasses implement `parse(data)` (bytes in, protocol events out, keeping partial
+    frames), `reset_parser()`, `is_reply(event)` and `on_unsolicited(event)`. A request
+    is one exchange on the bus: the frame written, the next reply awaited.
+    """
+
+    link_type = StreamLink
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replies: Replies[R] = Replies()
+        if self._io is not None:
+            self.io.bus.link.listen(self._on_data, self.reset_parser, self._on_close)
+
+    # -- for subclasses ----------------------------------------------------------------
+    def parse(self, data: bytes) -> list[R]:
+        raise NotImplementedError
+
+    def reset_parser(self) -> None:
+        raise NotImplementedError
+
+    def is_reply(self, event: R) -> bool:
+        return True
+
+    def on_unsolicited(self, event: R) -> None:
+        log.debug("%s: unsolicited %r", self.config.id, event)
+
+    # -- the plumbing ------------------------------------------------------------------
+    def _on_data(self, data: bytes) -> None:
+        for event in self.parse(data):
+            if not (self.is_reply(event) and self.replies.resolve(event)):
+                self.on_unsolicited(event)
+
+    def _on_close(self, why: str) -> None:
+        self.replies.fail(LinkDown(f"{self.io.bus.link.url}: {why}"))
+
+    async def request(self, frame: bytes, timeout: float | None = None) -> R:
+        """Write `frame` and return the protocol's next reply (NoAnswer after the timeout)."""
+        wait_s = timeout if timeout is not None else self.io.bus.timeout_s
+
+        async def run(link: StreamLink) -> R:
+            waiter = self.replies.expect()
+            await link.write(frame)
+            return await self.replies.wait(waiter, wait_s, link)
+
+        return await self.io.exchange(run, timeout=wait_s)

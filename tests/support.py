@@ -28,7 +28,7 @@ from daemon import auth
 from daemon.config import load
 from daemon.pluginhost import PluginHost
 from daemon.runtime import Daemon
-from drivers.emulators.modbus import ModbusEmulator, ModbusOptions
+from drivers.modbus.emulator import ModbusEmulator, ModbusOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,6 +169,10 @@ class Process:
     proc: subprocess.Popen[bytes]
     config: Path
     port: int
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -176,14 +180,18 @@ class Process:
 
 
 def spawn_daemon(config: Path, port: int, env: dict[str, str] | None = None) -> Process:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "run", "-c", str(config)],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    return Process(proc, config, port)
+    """`gridhall run` as a process; its output goes to a file (a pipe nobody reads
+    would fill and block the daemon), shown when a test fails."""
+    log = config.with_name(f"daemon-{port}-{time.monotonic_ns()}.log")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", "-c", str(config)],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Process(proc, config, port, log)
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:
@@ -230,5 +238,4 @@ def processes() -> Iterator[list[Process]]:
         if p.proc.poll() is None:
             p.proc.kill()
         p.proc.wait(timeout=10)
-        if p.proc.stdout:
-            p.proc.stdout.close()
+        print(f"--- daemon on port {p.port}, exit {p.proc.returncode}:\n{p.output()[-4000:]}")

@@ -10,7 +10,7 @@ import pytest
 from daemon.auth import Roles
 from daemon.hookspecs import hookimpl
 from daemon.pluginhost import PluginHost
-from drivers.emulators.modbus import ModbusEmulator
+from drivers.modbus.emulator import ModbusEmulator
 from tests.support import relay_config, running
 
 LADDER = ["guest", "viewer", "operator", "facility", "admin"]

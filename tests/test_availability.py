@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from drivers.emulators.modbus import ModbusEmulator
+from drivers.modbus.emulator import ModbusEmulator
 from tests.support import relay_config, running, wait_for
 
 

@@ -11,7 +11,7 @@ import time
 
 from daemon.bus import Backoff, Bus, Priority
 from daemon.errors import LinkDown, NoAnswer
-from drivers.emulators.modbus import ModbusEmulator
+from drivers.modbus.emulator import ModbusEmulator
 from drivers.modbus.link import ModbusLink
 
 

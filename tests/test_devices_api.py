@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from drivers.emulators.modbus import ModbusEmulator
+from drivers.modbus.emulator import ModbusEmulator
 from tests.support import Running, wait_for
 
 

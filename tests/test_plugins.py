@@ -16,7 +16,7 @@ from daemon.config import ConfigError, load
 from daemon.events import Event, Subscription
 from daemon.hookspecs import hookimpl
 from daemon.pluginhost import BLOCK_ENV, PluginError, PluginHost
-from drivers.emulators.modbus import ModbusEmulator
+from drivers.modbus.emulator import ModbusEmulator
 from tests.plugins.visitors import VisitorLog
 from tests.support import Running, relay_config, running, wait_for
 

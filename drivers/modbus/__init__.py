@@ -1,1 +1,9 @@
-"""Modbus RTU and TCP devices, through pymodbus."""
+"""Modbus RTU and TCP devices, through pymodbus: relay boards and VFD fans."""
+
+from typing import Any
+
+from drivers.modbus.emulator import ModbusEmulator
+from drivers.modbus.relay import ModbusRelay
+
+DRIVERS: list[Any] = [ModbusRelay]
+EMULATORS: list[Any] = [ModbusEmulator]
