@@ -168,7 +168,9 @@ class StreamDriver(Driver[StreamLink], Generic[R]):
 
     Subclasses implement `parse(data)` (bytes in, protocol events out, keeping partial
     frames), `reset_parser()`, `is_reply(event)` and `on_unsolicited(event)`. A request
-    is one exchange on the bus: the frame written, the next reply awaited.
+    is one exchange on the bus: the frame written, the next reply awaited. A parser
+    that meets bytes its protocol does not allow returns a `ProtocolError` instance as
+    the event: a waiting request raises it (503), and the device is marked faulted.
     """
 
     link_type = StreamLink
@@ -208,6 +210,9 @@ class StreamDriver(Driver[StreamLink], Generic[R]):
         async def run(link: StreamLink) -> R:
             waiter = self.replies.expect()
             await link.write(frame)
-            return await self.replies.wait(waiter, wait_s, link)
+            reply = await self.replies.wait(waiter, wait_s, link)
+            if isinstance(reply, BaseException):
+                raise reply
+            return reply
 
         return await self.io.exchange(run, timeout=wait_s)
