@@ -67,15 +67,15 @@ class Daemon:
 
     async def stop(self) -> None:
         host = self.host
-        await host.plugins.shutdown(host)
+        await _bounded("plugins", host.plugins.shutdown(host))
         if self._dispatcher:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        await host.devices.stop()
-        await host.store.close()
+        await _bounded("devices", host.devices.stop())
+        await host.store.close()  # never cut short: it commits what was acknowledged
         for emulator in self.emulators:
-            await emulator.stop()
+            await _bounded("emulator", emulator.stop())
 
     async def _dispatch_events(self) -> None:
         """Hand every event to the plugins, in order, from one task."""
@@ -128,6 +128,16 @@ class Daemon:
     def reload(self) -> None:
         """SIGHUP: reload what can change at run time. Scenes and schedules hook in here."""
         log.info("SIGHUP: nothing to reload yet")
+
+
+async def _bounded(what: str, step: Any, timeout: float = 2.0) -> None:
+    """One step of the stop, cut short if it hangs: SIGTERM must end the daemon."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except TimeoutError:
+        log.error("stopping %s took longer than %.0f s; going on", what, timeout)
+    except Exception:
+        log.exception("stopping %s failed; going on", what)
 
 
 async def _watchdog(notifier: Notifier, interval: float) -> None:
