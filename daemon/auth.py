@@ -71,6 +71,31 @@ async def create_token(store: Store, name: str, role: str) -> str:
     return token
 
 
+class TokenCache:
+    """Recently seen tokens, so a request costs no store round trip. A token revoked
+    in the store (by another process) stops working within `ttl_s`."""
+
+    def __init__(self, store: Store, ttl_s: float = 10.0) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._seen: dict[str, tuple[Principal, float]] = {}
+
+    async def lookup(self, token: str) -> Principal | None:
+        key = hash_token(token)
+        now = time.monotonic()
+        hit = self._seen.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        principal = await lookup(self.store, token)
+        if principal is None:
+            self._seen.pop(key, None)
+        else:
+            if len(self._seen) > 1000:  # bounded: tokens are few; drop all if not
+                self._seen.clear()
+            self._seen[key] = (principal, now + self.ttl_s)
+        return principal
+
+
 async def lookup(store: Store, token: str) -> Principal | None:
     rows = await store.fetchall(
         "SELECT id, name, role FROM tokens WHERE hash = ? AND revoked_at IS NULL",

@@ -64,6 +64,9 @@ class BusStats:
     connect_attempts: int = 0
     reconnects: int = 0
     last_error: str | None = None
+    # How long the last command waited in the queue before reaching the wire (ms):
+    # with commands ahead of polls, at most the rest of one exchange.
+    command_wait_ms: float = 0.0
 
 
 @dataclass(order=True)
@@ -103,8 +106,6 @@ class Bus(Generic[L]):
         self._task: asyncio.Task[None] | None = None
         self._last_frame_end = 0.0
         self._first_failure_logged = False
-        # Measured queueing delay of the last command (seconds), for benchmarks.
-        self.last_command_wait = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -184,11 +185,13 @@ class Bus(Generic[L]):
         if wait > 0:
             await asyncio.sleep(wait)
         if job.priority == Priority.COMMAND:
-            self.last_command_wait = time.monotonic() - job.queued_at
+            self.stats.command_wait_ms = (time.monotonic() - job.queued_at) * 1000
         self.stats.exchanges += 1
         try:
-            # The link's own timeout answers first; this is the safety net.
-            result = await asyncio.wait_for(job.fn(self.link), timeout=job.timeout + 0.5)
+            # The link's own timeout answers first; this is the safety net. (A timeout
+            # block, not wait_for: no extra task, and this is every command's path.)
+            async with asyncio.timeout(job.timeout + 0.5):
+                result = await job.fn(self.link)
         except (TimeoutError, NoAnswer) as exc:
             self.stats.timeouts += 1
             self._settle(job, exc if isinstance(exc, NoAnswer) else NoAnswer("no answer in time"))

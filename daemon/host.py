@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon import audit
-from daemon.auth import Roles
+from daemon.auth import Roles, TokenCache
 from daemon.config import Config
 from daemon.devices import Devices
 from daemon.errors import GridhallError, Refused
@@ -39,6 +39,10 @@ class Host:
     devices: Devices
     roles: Roles
     started_at: float = field(default_factory=time.time)
+    tokens: TokenCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenCache(self.store)
 
     async def act(
         self, device_id: str, action: str, raw_args: dict[str, Any], *, who: str, cause: str

@@ -12,7 +12,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from daemon import auth
 from daemon.auth import Principal
 from daemon.host import Host
 
@@ -38,7 +37,7 @@ def require(role: str) -> Callable[..., Awaitable[Principal]]:
             raise HTTPException(
                 401, "a Bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
-        principal = await auth.lookup(host.store, credentials.credentials)
+        principal = await host.tokens.lookup(credentials.credentials)
         if principal is None:
             raise HTTPException(
                 401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
