@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from daemon import __version__
 from daemon.auth import Roles, create_token
 from daemon.config import Config, ConfigError, blocked_plugins, default_path, load
 from daemon.pluginhost import PluginHost
-from daemon.store import CORE_MIGRATIONS, Store
+from daemon.store import CORE_MIGRATIONS, Store, StoreError
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -37,15 +38,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 1
-    logging.basicConfig(
-        level=config.logging.level.upper(),
-        format="%(levelname)s %(name)s: %(message)s",  # the journal adds the time
-    )
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # our bus logs link failures
+    setup_logging(config.logging.level)
     from daemon.runtime import Daemon
 
-    asyncio.run(Daemon(config, args.plugins).serve())
-    return 0
+    try:
+        return asyncio.run(Daemon(config, args.plugins).serve())
+    except (StoreError, OSError) as exc:  # the store, or an emulator's port
+        logging.getLogger("gridhall").error("cannot start: %s", exc)
+        return 1
+
+
+_SYSLOG_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, a `<N>` prefix gives each line its priority in the journal, so
+    `journalctl -p err` finds the errors; the journal adds the time itself."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_SYSLOG_PRIORITY.get(record.levelname, 6)}>{super().format(record)}"
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # our bus logs link failures
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:

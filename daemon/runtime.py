@@ -87,8 +87,19 @@ class Daemon:
                 except Exception:
                     log.exception("a plugin failed on event %s", event.type)
 
-    async def serve(self) -> None:
-        """Run until SIGTERM or SIGINT, telling systemd where we are."""
+    async def serve(self) -> int:
+        """Run until SIGTERM or SIGINT, telling systemd where we are; the exit code.
+
+        The daemon starts before uvicorn (not in its lifespan), so a start that fails
+        (a store that cannot be written) ends the process with its reason, not a
+        traceback inside the server's task."""
+        await self.start()
+        try:
+            return await self._serve_api()
+        finally:
+            await self.stop()
+
+    async def _serve_api(self) -> int:
         host, _, port = self.config.api.listen.rpartition(":")
         server = _Server(
             uvicorn.Config(
@@ -96,7 +107,7 @@ class Daemon:
                 host=host,
                 port=int(port),
                 log_level="warning",
-                lifespan="on",
+                lifespan="off",
                 timeout_graceful_shutdown=1,
                 access_log=False,
             )
@@ -121,9 +132,15 @@ class Daemon:
             notifier.notify("READY=1")
             if notifier.watchdog_interval:
                 watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_interval))
-        await serving
-        if watchdog:
-            watchdog.cancel()
+        try:
+            await serving
+        except SystemExit as exc:  # uvicorn exits when it cannot bind its socket
+            log.error("the API could not listen on %s", self.config.api.listen)
+            return int(exc.code or 1)
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        return 0
 
     def reload(self) -> None:
         """SIGHUP: reload what can change at run time. Scenes and schedules hook in here."""

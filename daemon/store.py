@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class StoreError(Exception):
+    """The store cannot be opened or written (a read-only path, a full disk)."""
+
+
 @dataclass(frozen=True)
 class Migration:
     namespace: str  # "core", or the plugin's name
@@ -80,17 +84,25 @@ class Store:
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per unit of work.
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.executescript(
-            f"""
-            PRAGMA journal_mode=WAL;
-            PRAGMA synchronous={self.synchronous.upper()};
-            PRAGMA foreign_keys=ON;
-            PRAGMA busy_timeout=5000;
-            """
-        )
+        """Open, and prove the file can be written: a store that cannot take a write
+        must stop the start, not fail every acknowledged action later."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per unit of work.
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.executescript(
+                f"""
+                PRAGMA journal_mode=WAL;
+                PRAGMA synchronous={self.synchronous.upper()};
+                PRAGMA foreign_keys=ON;
+                PRAGMA busy_timeout=5000;
+                BEGIN IMMEDIATE;
+                ROLLBACK;
+                """
+            )
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         if self._db is not None:

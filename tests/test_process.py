@@ -177,3 +177,17 @@ def test_events_stream_over_http(
     assert modbus_thread.call(modbus_thread.emulator.coils(1, 5, 1)) == [True]
     proc.proc.send_signal(signal.SIGTERM)
     assert proc.proc.wait(timeout=5) == 0
+
+
+def test_a_store_that_cannot_be_written_stops_the_start(
+    tmp_path: Path, modbus_thread: ThreadedEmulator, processes: list[Process]
+) -> None:
+    """Not a daemon that says READY and then fails every action: exit 1, and why."""
+    (tmp_path / "not-a-dir").write_text("")
+    port = free_port()
+    config = relay_config(tmp_path, modbus_thread.port, api_port=port)
+    config.write_text(config.read_text().replace('path = "gridhall.db"', 'path = "not-a-dir/x.db"'))
+    proc = spawn_daemon(config, port)
+    processes.append(proc)
+    assert proc.proc.wait(timeout=30) == 1
+    assert "cannot open the store" in proc.output()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from daemon.errors import GridhallError
+
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -56,6 +59,12 @@ def install(app: FastAPI) -> None:
             exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
         )
         return error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its traceback; the caller gets the contract's shape, not HTML.
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error(500, "internal", f"internal error: {type(exc).__name__}")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
