@@ -9,6 +9,7 @@ a shared line costs the others one timeout per probe, not one per poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -54,6 +55,7 @@ class Device:
         self.available = False
         self.error: str | None = "not yet read"
         self._synced = asyncio.Event()
+        self._wake = asyncio.Event()
         self._backoff = Backoff(
             bus.backoff.min_s if bus else 1.0, bus.backoff.max_s if bus else 10.0
         )
@@ -99,9 +101,12 @@ class Device:
                 False, f"link down: {self.bus.stats.last_error if self.bus else ''}"
             )
 
-    def _fault(self, exc: DeviceError) -> None:
+    def _fault(self, exc: DeviceError, *, wake: bool = True) -> None:
+        """Mark the device down; from an action, wake the poll loop to probe it."""
         self._synced.clear()
         self._set_available(False, exc.message)
+        if wake:
+            self._wake.set()
 
     # -- actions ------------------------------------------------------------------------
     def parse_args(self, action: str, raw: dict[str, Any]) -> Any:
@@ -151,17 +156,27 @@ class Device:
                     self._set_available(True)
                 else:
                     self._set_state(await self.driver.poll())
+            except DeviceRejected as exc:
+                # It answered, with a refusal (busy, say): alive, so it stays available.
+                log.info("device %s: poll refused: %s", self.id, exc.message)
             except DeviceError as exc:
-                self._fault(exc)
-                await asyncio.sleep(self._backoff.next_delay())
+                self._fault(exc, wake=False)
+                await self._sleep(self._backoff.next_delay())
                 continue
             except Exception as exc:  # a driver bug: fault the device, keep polling
                 if self.available:
                     log.exception("device %s: poll raised", self.id)
-                self._fault(ProtocolError(f"poll failed: {type(exc).__name__}: {exc}"))
-                await asyncio.sleep(self._backoff.next_delay())
+                self._fault(ProtocolError(f"poll failed: {type(exc).__name__}: {exc}"), wake=False)
+                await self._sleep(self._backoff.next_delay())
                 continue
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep until the next poll, or until an action's fault wakes the loop to probe
+        the device at once (with backoff) rather than after a long poll interval."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
 
 class Devices:

@@ -106,5 +106,9 @@ async def test_silent_board_is_unavailable_and_its_neighbour_is_not(
         assert time.monotonic() - started < 1.0
         r = await hall.client.post("/api/v1/devices/relay-2/actions/on", headers=op)
         assert r.status_code == 503
+        # The dead board is probed with backoff (1 s, then 2 s), not at its poll rate.
+        timeouts = hall.host.devices.buses["gw"].stats.timeouts
+        await asyncio.sleep(2.5)
+        assert hall.host.devices.buses["gw"].stats.timeouts - timeouts <= 3
         modbus.silent_units.clear()
         await wait_for(lambda: two.available, timeout=4.0)
