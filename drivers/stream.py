@@ -194,6 +194,13 @@ class StreamDriver(Driver[StreamLink], Generic[R]):
     def on_unsolicited(self, event: R) -> None:
         log.debug("%s: unsolicited %r", self.config.id, event)
 
+    def before_request(self, frame: bytes) -> None:
+        """Called in the exchange, just before `frame` is written (drop stale input,
+        note which reply to accept)."""
+
+    def after_request(self) -> None:
+        """Called in the exchange once the reply came, or did not."""
+
     # -- the plumbing ------------------------------------------------------------------
     def _on_data(self, data: bytes) -> None:
         for event in self.parse(data):
@@ -208,9 +215,13 @@ class StreamDriver(Driver[StreamLink], Generic[R]):
         wait_s = timeout if timeout is not None else self.io.bus.timeout_s
 
         async def run(link: StreamLink) -> R:
-            waiter = self.replies.expect()
-            await link.write(frame)
-            reply = await self.replies.wait(waiter, wait_s, link)
+            self.before_request(frame)
+            try:
+                waiter = self.replies.expect()
+                await link.write(frame)
+                reply = await self.replies.wait(waiter, wait_s, link)
+            finally:
+                self.after_request()
             if isinstance(reply, BaseException):
                 raise reply
             return reply

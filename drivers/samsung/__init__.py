@@ -2,5 +2,8 @@
 
 from typing import Any
 
-DRIVERS: list[Any] = []
-EMULATORS: list[Any] = []
+from drivers.samsung.driver import SamsungMDC
+from drivers.samsung.emulator import MDCEmulator
+
+DRIVERS: list[Any] = [SamsungMDC]
+EMULATORS: list[Any] = [MDCEmulator]
