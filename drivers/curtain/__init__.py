@@ -2,5 +2,7 @@
 
 from typing import Any
 
-DRIVERS: list[Any] = []
+from drivers.curtain.driver import RelayCurtain
+
+DRIVERS: list[Any] = [RelayCurtain]
 EMULATORS: list[Any] = []

@@ -3,7 +3,8 @@
 from typing import Any
 
 from drivers.modbus.emulator import ModbusEmulator
+from drivers.modbus.fan import ModbusFan
 from drivers.modbus.relay import ModbusRelay
 
-DRIVERS: list[Any] = [ModbusRelay]
+DRIVERS: list[Any] = [ModbusRelay, ModbusFan]
 EMULATORS: list[Any] = [ModbusEmulator]

@@ -1,13 +1,14 @@
 """A Modbus TCP gateway with relay boards and VFDs behind it: pymodbus's own server.
 
 Each unit has `coils` coils and `registers` holding registers, all starting at 0 or at
-the values given. Tests read and write the device's side with `coils()` and
-`registers()`, and stop and restart it to cut the line.
+the values given. Tests read and write the device's side with `coils()`, `set_coils()`,
+`registers()` and `set_registers()`, and stop and restart it to cut the line.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import Annotated, cast
 
 from pydantic import Field
 from pymodbus.server import ModbusTcpServer
@@ -16,6 +17,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from drivers.emulators.base import Emulator, EmulatorOptions
 
 COILS, HOLDING = 1, 3  # pymodbus function codes used to address its datastore
+WRITE_LOCAL = 23  # read/write multiple registers: how the device's side writes
 
 
 class ModbusOptions(EmulatorOptions):
@@ -34,6 +36,9 @@ class ModbusEmulator(Emulator):
         self.server: ModbusTcpServer | None = None
         # Fault injection: units that never answer (a dead board on a live gateway).
         self.silent_units: set[int] = set()
+        # Fault injection: (unit, register) pairs whose writes are acknowledged and then
+        # dropped, as a drive in keypad (local) mode does with remote commands.
+        self.ignored_writes: set[tuple[int, int]] = set()
         self.connections = 0
 
     def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
@@ -45,11 +50,30 @@ class ModbusEmulator(Emulator):
     def _trace_connect(self, connected: bool) -> None:
         self.connections += connected
 
+    async def _on_access(
+        self,
+        unit: int,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        current: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> None:
+        """pymodbus asks this before every access; an ignored write keeps the old value."""
+        if function_code not in (6, 16) or not set_values:
+            return
+        written = cast(list[int], set_values)  # FC06 and FC16 write registers
+        for i in range(count):
+            if (unit, address + i) in self.ignored_writes:
+                written[i] = current[address + i - start_address]
+
     def _devices(self) -> list[SimDevice]:
         o = self.options
         return [
             SimDevice(
                 unit,
+                action=partial(self._on_access, unit),
                 simdata=(
                     [SimData(0, count=o.coils, values=False, datatype=DataType.BITS)],
                     [SimData(0, count=1, values=False, datatype=DataType.BITS)],
@@ -92,3 +116,10 @@ class ModbusEmulator(Emulator):
         return [
             int(v) for v in await self._require().async_getValues(unit, HOLDING, address, count)
         ]
+
+    async def set_registers(self, unit: int, address: int, values: list[int]) -> None:
+        """Change holding registers from the device's side (a drive's own read-back).
+
+        Written as FC23, which no driver sends, so `ignored_writes` (FC06/FC16 from the
+        wire) never drops the device's own changes."""
+        await self._require().async_setValues(unit, WRITE_LOCAL, address, values)

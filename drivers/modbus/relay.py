@@ -4,12 +4,17 @@ Coils `first_coil .. first_coil+channels-1` are channels 1..n. Every write is re
 (FC01) before the action answers, so the state the API returns is the board's own.
 The board has no sequencing of its own: `sequence_on` walks `sequence` in order,
 pausing `delay_ms` after each step, and `sequence_off` walks it in reverse.
+
+Devices that work through the board (a curtain on an open/close pair) switch channels
+with `switch()` and may add a guard with `add_guard()`: every write that switches a
+channel on asks the guards first, whoever asked for it (the API, a sequence, another
+device), so an interlock cannot be bypassed by talking to the board directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -45,6 +50,12 @@ class RelayOptions(Options):
         return self.sequence or [Step(channel=n) for n in range(1, self.channels + 1)]
 
 
+Guard = Callable[[set[int], set[int]], str | None]
+"""Asked before channels are switched on, with (the channels being switched on, every
+channel that would then be on): a reason to refuse, or None. Switching off is never
+refused: off is always the safe way."""
+
+
 class ModbusRelay(Driver[ModbusLink]):
     name: ClassVar[str] = "modbus-relay"
     kind: ClassVar[Kind] = Kind.POWER
@@ -56,6 +67,10 @@ class ModbusRelay(Driver[ModbusLink]):
         super().__init__(*args, **kwargs)
         self.sequencing = False
         self.channels: dict[str, bool] = {}
+        self._guards: list[Guard] = []
+        # Guard check, write and read-back run as one step, so no other writer (an
+        # action, a sequence, a curtain) can slip between a guard's answer and the write.
+        self._writing = asyncio.Lock()
 
     @property
     def unit(self) -> int:
@@ -76,26 +91,49 @@ class ModbusRelay(Driver[ModbusLink]):
         await self._read()
         return self._state()
 
+    def add_guard(self, guard: Guard) -> None:
+        """An interlock on this board's channels, owned by another device."""
+        self._guards.append(guard)
+
+    def _check_guards(self, switching_on: Iterable[int]) -> None:
+        turning = set(switching_on)
+        after = turning | {int(n) for n, on in self.channels.items() if on}
+        for guard in self._guards:
+            if (reason := guard(turning, after)) is not None:
+                raise Refused(reason)
+
+    async def switch(self, channel: int, on: bool) -> None:
+        """Switch one channel, verified, and publish the board's new state: how devices
+        that work through the board (a curtain) drive it. Guards apply; a running
+        sequence does not refuse it (a curtain must stop whatever the board is doing)."""
+        if not 1 <= channel <= self.options.channels:
+            raise BadArguments(f"channel {channel}: the board has {self.options.channels}")
+        await self._write([channel], on)
+        self.report(self._state())
+
     async def _write(self, channels: Iterable[int], value: bool) -> None:
         chans = sorted(set(channels))
         o = self.options
-        if len(chans) == 1:
-            coil = o.first_coil + chans[0] - 1
-            await self.io.exchange(lambda link: link.write_coil(self.unit, coil, value))
-        else:
-            # All channels of the board: one FC15 frame.
-            await self.io.exchange(
-                lambda link: link.write_coils(self.unit, o.first_coil, [value] * o.channels)
-            )
-        if o.verify:
-            read = await self._read()
-            wrong = [n for n in chans if read[str(n)] != value]
-            if wrong:
-                raise DeviceError(
-                    f"read back: channels {wrong} did not switch {'on' if value else 'off'}"
+        async with self._writing:
+            if value:
+                self._check_guards(chans)
+            if len(chans) == 1:
+                coil = o.first_coil + chans[0] - 1
+                await self.io.exchange(lambda link: link.write_coil(self.unit, coil, value))
+            else:
+                # All channels of the board: one FC15 frame.
+                await self.io.exchange(
+                    lambda link: link.write_coils(self.unit, o.first_coil, [value] * o.channels)
                 )
-        else:
-            self.channels.update({str(n): value for n in chans})
+            if o.verify:
+                read = await self._read()
+                wrong = [n for n in chans if read[str(n)] != value]
+                if wrong:
+                    raise DeviceError(
+                        f"read back: channels {wrong} did not switch {'on' if value else 'off'}"
+                    )
+            else:
+                self.channels.update({str(n): value for n in chans})
 
     def _check_channel(self, args: ChannelArgs) -> list[int]:
         if self.sequencing:
@@ -123,6 +161,9 @@ class ModbusRelay(Driver[ModbusLink]):
     async def _sequence(self, steps: list[Step], value: bool) -> State:
         if self.sequencing:
             raise Refused("a power sequence is running")
+        if value:
+            # Refused before the first step, not halfway through the hall's power-up.
+            self._check_guards(step.channel for step in steps)
         self.sequencing = True
         self.report(self._state())
         try:
