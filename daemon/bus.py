@@ -167,7 +167,7 @@ class Bus(Generic[L]):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure to open is a reason to back off
-                self._note_failure(f"connect failed: {exc or type(exc).__name__}")
+                self._note_failure(f"connect failed: {str(exc) or type(exc).__name__}")
                 await self._close_link()
                 await asyncio.sleep(self.backoff.next_delay())
                 continue

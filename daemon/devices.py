@@ -75,8 +75,15 @@ class Device:
             "name": self.config.name or self.id,
             "available": self.available,
             "state": self.state,
-            "error": None if self.available else self.error,
+            "error": None if self.available else self._why_unavailable(),
         }
+
+    def _why_unavailable(self) -> str | None:
+        # A bus that never came up sends no "down" change, so say why it is down here
+        # rather than "not yet read" (a projector refusing connections since start-up).
+        if self.bus is not None and not self.bus.up and self.bus.stats.last_error:
+            return f"link down: {self.bus.stats.last_error}"
+        return self.error
 
     # -- state and availability, published only when they change --------------------
     def _set_state(self, state: State) -> None:
@@ -157,7 +164,13 @@ class Device:
                 else:
                     self._set_state(await self.driver.poll())
             except DeviceRejected as exc:
-                # It answered, with a refusal (busy, say): alive, so it stays available.
+                if not self._synced.is_set():
+                    # Refused its first read: it cannot be shown, so it stays down, with
+                    # the device's own reason, and is asked again with backoff.
+                    self._fault(exc, wake=False)
+                    await self._sleep(self._backoff.next_delay())
+                    continue
+                # A refused poll (busy, say): it answered, so it stays available.
                 log.info("device %s: poll refused: %s", self.id, exc.message)
             except DeviceError as exc:
                 self._fault(exc, wake=False)

@@ -147,6 +147,12 @@ class Replies(Generic[R]):
         self._waiter.set_result(reply)
         return True
 
+    def discard(self, waiter: asyncio.Future[R]) -> None:
+        """Forget `waiter` (its request ended without `wait`, e.g. the write failed), so
+        it cannot take the next event, such as a greeting after the reconnect."""
+        if self._waiter is waiter:
+            self._waiter = None
+
     def fail(self, exc: BaseException) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)
@@ -216,11 +222,12 @@ class StreamDriver(Driver[StreamLink], Generic[R]):
 
         async def run(link: StreamLink) -> R:
             self.before_request(frame)
+            waiter = self.replies.expect()
             try:
-                waiter = self.replies.expect()
                 await link.write(frame)
                 reply = await self.replies.wait(waiter, wait_s, link)
             finally:
+                self.replies.discard(waiter)
                 self.after_request()
             if isinstance(reply, BaseException):
                 raise reply

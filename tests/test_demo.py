@@ -42,13 +42,16 @@ def test_demo_serves_live_devices(tmp_path: Path, processes: list[Process]) -> N
                 break
             time.sleep(0.05)
         kinds = {d["kind"] for d in devices}
-        assert kinds >= {"power", "fan", "curtain", "screen"}, kinds
+        assert kinds >= {"power", "fan", "curtain", "screen", "matrix"}, kinds
         assert all(d["available"] for d in devices), [d for d in devices if not d["available"]]
         states = {d["id"]: d["state"] for d in devices}
         assert "channels" in states["power-1"] and states["curtain-1"]["moving"] is None
         assert client.get("/api/v1/health").json()["status"] == "ok"
         r = client.post("/api/v1/devices/power-1/actions/on", json={"channel": 1})
         assert r.status_code == 200 and r.json()["state"]["channels"]["1"] is True
+        assert states["matrix-1"]["routes"] == {"1": 0, "2": 0, "3": 0, "4": 0}
+        r = client.post("/api/v1/devices/matrix-1/actions/route", json={"input": 5, "output": 2})
+        assert r.status_code == 200 and r.json()["state"]["routes"]["2"] == 5
 
     async def read_coil() -> bool:
         # An independent Modbus client reads the emulator the daemon started.

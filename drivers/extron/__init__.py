@@ -2,5 +2,8 @@
 
 from typing import Any
 
-DRIVERS: list[Any] = []
-EMULATORS: list[Any] = []
+from drivers.extron.driver import ExtronSIS
+from drivers.extron.emulator import ExtronEmulator
+
+DRIVERS: list[Any] = [ExtronSIS]
+EMULATORS: list[Any] = [ExtronEmulator]
