@@ -39,8 +39,9 @@ def _host_port(value: str) -> str:
 
 
 def check_url(value: str, schemes: tuple[str, ...]) -> str:
-    """A bus or device URL: a serial device path, or SCHEME://HOST:PORT."""
-    if value.startswith("/dev/") or re.fullmatch(r"COM\d+", value):
+    """A bus or device URL: a serial device path (any absolute path: a udev or pty
+    link), or SCHEME://HOST:PORT."""
+    if value.startswith("/") or re.fullmatch(r"COM\d+", value):
         return value
     parts = urlsplit(value)
     if parts.scheme not in schemes:

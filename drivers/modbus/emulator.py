@@ -11,7 +11,8 @@ from functools import partial
 from typing import Annotated, cast
 
 from pydantic import Field
-from pymodbus.server import ModbusTcpServer
+from pymodbus import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from drivers.emulators.base import Emulator, EmulatorOptions
@@ -33,7 +34,8 @@ class ModbusEmulator(Emulator):
 
     def __init__(self, host: str, port: int, options: ModbusOptions | None = None) -> None:
         super().__init__(host, port, options or ModbusOptions())
-        self.server: ModbusTcpServer | None = None
+        self.server: ModbusTcpServer | ModbusSerialServer | None = None
+        self.rtu = False  # RTU framing: on a serial line, or RTU over TCP (socket://)
         # Fault injection: units that never answer (a dead board on a live gateway).
         self.silent_units: set[int] = set()
         # Fault injection: (unit, register) pairs whose writes are acknowledged and then
@@ -42,8 +44,10 @@ class ModbusEmulator(Emulator):
         self.connections = 0
 
     def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
-        # MBAP header: transaction(2) protocol(2) length(2) unit(1).
-        if sending and len(packet) > 6 and packet[6] in self.silent_units:
+        # The unit: byte 0 of an RTU frame; after the MBAP header (transaction(2)
+        # protocol(2) length(2)) in Modbus TCP.
+        at = 0 if self.rtu else 6
+        if sending and len(packet) > at and packet[at] in self.silent_units:
             return b""
         return packet
 
@@ -90,8 +94,21 @@ class ModbusEmulator(Emulator):
         self.server = ModbusTcpServer(
             self._devices(),
             address=(self.host, self.port),
+            framer=FramerType.RTU if self.rtu else FramerType.SOCKET,
             trace_packet=self._trace_packet,
             trace_connect=self._trace_connect,
+        )
+        await self.server.serve_forever(background=True)
+
+    async def start_serial(self, port: str, baudrate: int = 9600) -> None:
+        """RTU on a serial line (a pty end in tests): the boards on an RS-485 bus."""
+        self.rtu = True
+        self.server = ModbusSerialServer(
+            self._devices(),
+            port=port,
+            baudrate=baudrate,
+            framer=FramerType.RTU,
+            trace_packet=self._trace_packet,
         )
         await self.server.serve_forever(background=True)
 
@@ -100,7 +117,7 @@ class ModbusEmulator(Emulator):
             await self.server.shutdown()  # type: ignore[no-untyped-call]
             self.server = None
 
-    def _require(self) -> ModbusTcpServer:
+    def _require(self) -> ModbusTcpServer | ModbusSerialServer:
         if self.server is None:
             raise RuntimeError("emulator is stopped")
         return self.server
