@@ -16,27 +16,27 @@ from daemon.pluginhost import PluginHost
 from daemon.store import CORE_MIGRATIONS, Store, StoreError
 
 
-def _load(args: argparse.Namespace) -> Config:
-    return load(args.config, args.plugins)
-
-
-def cmd_check_config(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> Config | None:
+    """The config, or None once every error has been printed as FILE:LINE: message."""
     try:
-        config = _load(args)
+        return load(args.config, args.plugins)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
         return 1
     print(f"{args.config}: ok ({len(config.bus)} buses, {len(config.device)} devices)")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        config = _load(args)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = _load(args)
+    if config is None:
         return 1
     setup_logging(config.logging.level)
     from daemon.runtime import Daemon
@@ -70,11 +70,8 @@ def setup_logging(level: str) -> None:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    try:
-        config = _load(args)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = _load(args)
+    if config is None:
         return 1
     plugins = args.plugins
     roles = Roles(plugins.roles())

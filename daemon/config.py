@@ -112,6 +112,15 @@ class BusConfig(Section):
     def _url(cls, v: str) -> str:
         return check_url(v, LINK_SCHEMES)
 
+    def serial_settings(self) -> dict[str, Any]:
+        """The line settings in pyserial's names (pymodbus takes the same ones)."""
+        return {
+            "baudrate": self.baudrate,
+            "bytesize": self.bytesize,
+            "parity": self.parity,
+            "stopbits": self.stopbits,
+        }
+
 
 class DeviceConfig(Section):
     id: ID
@@ -376,8 +385,8 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
         driver = drivers.get(dev.driver)
         options = config.driver_options.get(dev.id)
         if driver is not None and options is not None:
-            for loc, message in driver.check_references(options, config):
-                add(("device", i, "options") + loc, message)
+            for loc, message in driver.check_device(dev, options, config):
+                add(("device", i) + loc, message)
     for i, emu in enumerate(config.emulator):
         if emu.type not in emulators:
             add(

@@ -120,10 +120,12 @@ class Driver(Generic[L]):
         return {**ACTIONS[cls.kind], **cls.extra_actions}
 
     @classmethod
-    def check_references(
-        cls, options: Any, config: Config
+    def check_device(
+        cls, device: DeviceConfig, options: Any, config: Config
     ) -> Iterable[tuple[tuple[Any, ...], str]]:
-        """Problems with references to other parts of the config: ((option path), message)."""
+        """Problems a driver sees in its device beyond its options' own validation (a
+        unit it cannot address, a reference to another device): ((path in the device's
+        table, e.g. ("options", "relay") or ("unit",)), message)."""
         return ()
 
     @classmethod

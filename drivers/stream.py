@@ -46,15 +46,7 @@ class StreamLink:
     def from_url(
         cls, url: str, *, timeout: float = 1.0, bus: BusConfig | None = None
     ) -> StreamLink:
-        serial: dict[str, Any] = {"baudrate": 9600}
-        if bus is not None:
-            serial = {
-                "baudrate": bus.baudrate,
-                "bytesize": bus.bytesize,
-                "parity": bus.parity,
-                "stopbits": bus.stopbits,
-            }
-        return cls(url, serial)
+        return cls(url, bus.serial_settings() if bus is not None else {"baudrate": 9600})
 
     def listen(
         self,

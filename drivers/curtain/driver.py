@@ -36,13 +36,16 @@ from drivers.curtain import travel
 from drivers.modbus.relay import ModbusRelay, RelayOptions
 
 if TYPE_CHECKING:
-    from daemon.config import Config
+    from daemon.config import Config, DeviceConfig
     from daemon.devices import Device
 
 log = logging.getLogger(__name__)
 
 REPORT_EVERY_S = 0.5
 Channel = Annotated[int, Field(ge=1, le=256)]
+
+
+RELAY = ("options", "relay")  # where config errors about the relay reference point
 
 
 class CurtainOptions(Options):
@@ -94,18 +97,21 @@ class RelayCurtain(Driver[None]):
             board.driver.add_guard(self._interlock)
 
     @classmethod
-    def check_references(
-        cls, options: Any, config: Config
+    def check_device(
+        cls, device: DeviceConfig, options: Any, config: Config
     ) -> Iterable[tuple[tuple[Any, ...], str]]:
         o = cast(CurtainOptions, options)
         boards = sorted(d.id for d in config.device if d.driver == ModbusRelay.name)
         board = next((d for d in config.device if d.id == o.relay), None)
         if board is None:
             known = ", ".join(boards) or "none"
-            yield ("relay",), f"relay {o.relay!r} is not a device (relay boards: {known})"
+            yield RELAY, f"relay {o.relay!r} is not a device (relay boards: {known})"
             return
         if board.driver != ModbusRelay.name:
-            yield ("relay",), f"device {o.relay!r} is a {board.driver!r}, not a relay board"
+            yield (
+                ("options", "relay"),
+                f"device {o.relay!r} is a {board.driver!r}, not a relay board",
+            )
             return
         board_options = config.driver_options.get(board.id)
         if not isinstance(board_options, RelayOptions):
@@ -113,18 +119,24 @@ class RelayCurtain(Driver[None]):
         for key in ("open_channel", "close_channel"):
             channel = getattr(o, key)
             if channel > board_options.channels:
-                yield (key,), f"{key} {channel}: relay {o.relay!r} has {board_options.channels}"
+                yield (
+                    ("options", key),
+                    f"{key} {channel}: relay {o.relay!r} has {board_options.channels}",
+                )
         pair = {o.open_channel, o.close_channel}
         if pair <= {step.channel for step in board_options.sequence}:
             message = f"the sequence of relay {o.relay!r} switches on both of these channels"
-            yield ("relay",), f"{message}: its sequence_on would be refused"
+            yield RELAY, f"{message}: its sequence_on would be refused"
         for dev in config.device:
             other = config.driver_options.get(dev.id)
-            if other is options:
+            if dev.id == device.id:
                 break  # a clash is reported on the later of the two curtains
             if isinstance(other, CurtainOptions) and other.relay == o.relay:
                 if shared := pair & {other.open_channel, other.close_channel}:
-                    yield ("relay",), f"channels {sorted(shared)} already drive {dev.id!r}"
+                    yield (
+                        ("options", "relay"),
+                        f"channels {sorted(shared)} already drive {dev.id!r}",
+                    )
 
     def _interlock(self, switching_on: set[int], on_after: set[int]) -> str | None:
         o = self.options

@@ -62,14 +62,7 @@ class ModbusLink:
                 **common,
             )
         else:
-            serial: dict[str, Any] = {}
-            if bus is not None:
-                serial = {
-                    "baudrate": bus.baudrate,
-                    "bytesize": bus.bytesize,
-                    "parity": bus.parity,
-                    "stopbits": bus.stopbits,
-                }
+            serial = bus.serial_settings() if bus is not None else {}
             factory = partial(
                 AsyncModbusSerialClient, url, framer=FramerType.RTU, **serial, **common
             )

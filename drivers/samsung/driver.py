@@ -71,18 +71,15 @@ class SamsungMDC(StreamDriver[mdc.Reply]):
         self.muted = False
 
     @classmethod
-    def check_references(
-        cls, options: Any, config: Config
+    def check_device(
+        cls, device: DeviceConfig, options: Any, config: Config
     ) -> Iterable[tuple[tuple[Any, ...], str]]:
-        for dev in config.device:
-            if config.driver_options.get(dev.id) is options and dev.unit in (mdc.BROADCAST, 0xFF):
-                yield (
-                    (),
-                    (
-                        f"unit {dev.unit} is not a display id: 0xFE is the broadcast id, which "
-                        "no display answers, and 0xFF marks replies; use the display's id (0-253)"
-                    ),
-                )
+        if device.unit in (mdc.BROADCAST, 0xFF):
+            yield (
+                ("unit",),
+                f"unit {device.unit} is not a display id: 0xFE is the broadcast id, which "
+                "no display answers, and 0xFF marks replies; use the display's id (0-253)",
+            )
 
     # -- the protocol on the link -----------------------------------------------------
     def parse(self, data: bytes) -> list[mdc.Reply]:
