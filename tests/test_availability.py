@@ -112,3 +112,33 @@ async def test_silent_board_is_unavailable_and_its_neighbour_is_not(
         assert hall.host.devices.buses["gw"].stats.timeouts - timeouts <= 3
         modbus.silent_units.clear()
         await wait_for(lambda: two.available, timeout=4.0)
+
+
+async def test_a_gateway_answering_garbage_faults_the_board(
+    tmp_path: Path, modbus: ModbusEmulator
+) -> None:
+    """Bytes that are no Modbus frame (a misconfigured gateway, a wrong port): the board
+    is unavailable, actions answer 503/504 with a message, and the daemon goes on."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(256):
+            writer.write(b"\x00\x00\xff\xffHTTP/1.1 400 Bad Request\r\n\r\n")
+        writer.close()
+
+    async with running(relay_config(tmp_path, modbus.port)) as hall:
+        relay = hall.host.devices.get("relay")
+        await wait_for(lambda: relay.available)
+        await modbus.stop()
+        server = await asyncio.start_server(garbage, "127.0.0.1", modbus.port)
+        try:
+            await wait_for(lambda: not relay.available, timeout=5)
+            op = hall.as_role("operator")
+            r = await hall.client.post("/api/v1/devices/relay/actions/on", headers=op)
+            assert r.status_code in (503, 504) and r.json()["error"]["message"]
+            health = await hall.client.get("/api/v1/health")
+            assert health.status_code == 200 and health.json()["status"] == "degraded"
+        finally:
+            server.close()
+            await server.wait_closed()
+        await modbus.start()
+        await wait_for(lambda: relay.available, timeout=5)
