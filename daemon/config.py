@@ -7,6 +7,7 @@ Every problem is collected, not just the first, and each is reported as
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import tomllib
@@ -17,7 +18,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from daemon.calendar import CalendarConfig, CalendarFileError, load_overrides
+from daemon.interlocks import InterlockConfig
+from daemon.interlocks import check_references as check_interlocks
 from daemon.kinds import Kind
+from daemon.scenes import SceneConfig, SequenceConfig
+from daemon.scenes import check_config as check_scenes
+from daemon.schedules import ScheduleConfig
 from daemon.tomllines import LineMap
 
 if TYPE_CHECKING:
@@ -60,7 +67,7 @@ def check_url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
-LINK_SCHEMES = ("tcp", "socket", "rfc2217", "loop")
+LINK_SCHEMES = ("tcp", "socket", "rfc2217", "loop", "mqtt", "mqtts")  # mqtt: the `mqtt` driver
 ID = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=64)]
 
 
@@ -85,6 +92,30 @@ class MqttConfig(Section):
     client_id: str | None = None
     username: str | None = None
     password: str | None = None
+    # TLS, used with an mqtts:// URL: the CA that signed the broker's certificate (the
+    # system's CAs when absent), and a client certificate and key where the broker asks
+    # for one. Paths are relative to the config file's folder.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False  # skip the host name check: only for a test broker
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    reconnect_min_s: Annotated[int, Field(ge=1, le=600)] = 1
+    reconnect_max_s: Annotated[int, Field(ge=1, le=600)] = 30
+    discovery_prefix: str = "homeassistant"
+    # How long the broker keeps the daemon's session (its subscriptions, the QoS 1
+    # commands sent to it) while the daemon is away; 0: a clean session every time.
+    session_expiry_s: Annotated[int, Field(ge=0, le=86_400)] = 300
+    # "5" adds MQTT 5 response topics and correlation data; 3.1.1 sessions survive a
+    # restart of Mosquitto 2.0.11, MQTT 5 ones do not (see docs/mqtt.md).
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+
+    @field_validator("base_topic", "discovery_prefix")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not v or any(c in v for c in "+#\0") or v.startswith("/") or v.endswith("/"):
+            raise ValueError(f"bad topic {v!r}: no wildcards, no leading or trailing '/'")
+        return v
 
     @field_validator("url")
     @classmethod
@@ -170,6 +201,11 @@ class Config(BaseModel):
     bus: list[BusConfig] = []
     device: list[DeviceConfig] = []
     emulator: list[EmulatorConfig] = []
+    scene: list[SceneConfig] = []
+    sequence: list[SequenceConfig] = []
+    interlock: list[InterlockConfig] = []
+    schedule: list[ScheduleConfig] = []
+    calendar: CalendarConfig = CalendarConfig()
 
     # Filled after validation.
     file: Path = Path("gridhall.toml")
@@ -190,8 +226,12 @@ _ARRAY_SECTIONS: dict[str, Any] = {
     "bus": BusConfig,
     "device": DeviceConfig,
     "emulator": EmulatorConfig,
+    "scene": SceneConfig,
+    "sequence": SequenceConfig,
+    "interlock": InterlockConfig,
+    "schedule": ScheduleConfig,
 }
-_TABLE_SECTIONS = ("api", "storage", "mqtt", "logging", "plugins")
+_TABLE_SECTIONS = ("api", "storage", "mqtt", "logging", "plugins", "calendar")
 
 
 @dataclass
@@ -208,6 +248,13 @@ class ConfigError(Exception):
     def __init__(self, issues: list[Issue]) -> None:
         super().__init__("\n".join(str(i) for i in issues))
         self.issues = issues
+
+
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    """One validator per model: building one compiles a schema (time and memory), and
+    a config validates dozens of devices against the same few models."""
+    return TypeAdapter(model)
 
 
 def blocked_plugins(path: Path) -> list[str]:
@@ -262,7 +309,7 @@ def load(path: Path, plugins: PluginHost) -> Config:
 
     def validate(model: Any, data: Any, base: tuple[Any, ...]) -> Any:
         try:
-            return TypeAdapter(model).validate_python(data)
+            return _adapter(model).validate_python(data)
         except ValidationError as exc:
             for err in exc.errors():
                 loc = base + tuple(err["loc"])
@@ -306,12 +353,13 @@ def load(path: Path, plugins: PluginHost) -> Config:
             empties: tuple[Any, ...] = ({}, [])
             for empty in empties:
                 with contextlib.suppress(ValidationError):
-                    sections[name] = TypeAdapter(model).validate_python(empty)
+                    sections[name] = _adapter(model).validate_python(empty)
                     break
     config = Config.model_validate(core)
     config.file = path
     config.sections = sections
     _check_references(config, plugins, lambda loc, msg: add(_at(origin, loc), msg))
+    issues.extend(_check_calendar_files(config))
     if issues:
         raise ConfigError(sorted(issues, key=lambda i: i.line))
     return config
@@ -399,3 +447,54 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
         except ValidationError as exc:
             for err in exc.errors():
                 add(("emulator", i, "options") + tuple(err["loc"]), f"options.{_describe(err)}")
+    _check_scenes_and_interlocks(config, drivers, add)
+
+
+def _check_scenes_and_interlocks(config: Config, drivers: dict[str, Any], add: Any) -> None:
+    """Scenes, sequences and interlocks name devices and actions that must exist."""
+    by_id = {d.id: drivers[d.driver] for d in config.device if d.driver in drivers}
+
+    def actions_of(device_id: str) -> Any:
+        driver = by_id.get(device_id)
+        return None if driver is None else driver.actions()
+
+    check_scenes(config.scene, config.sequence, actions_of, add)
+    check_interlocks(config.interlock, actions_of, add)
+    _check_schedules(config, by_id, add)
+
+
+def _check_schedules(config: Config, drivers_by_device: dict[str, Any], add: Any) -> None:
+    """A schedule names a device and one of its actions with valid arguments, or a
+    scene of the config."""
+    scenes = {s.id for s in config.scene} | {
+        sid for seq in config.sequence for sid in seq.scene_ids()
+    }
+    for i, sched in enumerate(config.schedule):
+        if sched.scene is not None:
+            if sched.scene not in scenes:
+                add(("schedule", i, "scene"), f"scene {sched.scene!r} does not exist")
+            continue
+        driver = drivers_by_device.get(sched.device or "")
+        if driver is None:
+            add(("schedule", i, "device"), f"device {sched.device!r} does not exist")
+            continue
+        model = driver.actions().get(sched.action)
+        if model is None:
+            known = ", ".join(sorted(driver.actions()))
+            add(("schedule", i, "action"), f"unknown action {sched.action!r}; actions: {known}")
+            continue
+        try:
+            model.model_validate(sched.args)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ("args",) + tuple(err["loc"])
+                add(("schedule", i) + loc, _describe({**err, "loc": loc}))
+
+
+def _check_calendar_files(config: Config) -> list[Issue]:
+    """The calendar's per-year override files, each error at its own file and line."""
+    try:
+        load_overrides(config.resolve(config.calendar.overrides))
+    except CalendarFileError as exc:
+        return [Issue(str(exc.path), exc.line, exc.detail)]
+    return []

@@ -119,3 +119,36 @@ def gridhall_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add `gridhall` subcommands. Set `func` with `set_defaults(func=...)`; it is
     called with the parsed arguments and returns the exit code. Since 0.1.
     """
+
+
+@hookspec
+def gridhall_mqtt_connected(mqtt: Any, host: Host) -> None:
+    """Called after every connection to the broker (the first and each reconnect),
+    when `[mqtt]` is configured; may return an awaitable.
+
+    `mqtt` (`daemon.mqtt.bridge.PluginMqtt`) publishes (`mqtt.publish(topic, payload,
+    qos=1, retain=False)`, a dict payload is sent as JSON) and subscribes
+    (`mqtt.subscribe(filter, handler)`, `handler(topic, payload_bytes)`, may be async).
+    Subscriptions last for one connection, so make them here each time; keep `mqtt`
+    to publish your events later (from `gridhall_event`, a route). Use topics under
+    `mqtt.base_topic + "/<plugin>/"`. Since 0.2.
+    """
+
+
+@hookspec(firstresult=True)
+def gridhall_grid_for_point(lon: float, lat: float, host: Host) -> dict[str, Any] | None:
+    """The basic grid holding a point (WGS 84 longitude, latitude), or None outside
+    every grid: `{"code", "name", "level", "type", "unit", "parent", "path"}`, `path`
+    being the codes from the district down. The first non-None answer wins.
+
+    Answered by the grid plugin from memory (an STRtree); a point on a shared edge or
+    corner goes to the smallest code (docs/grid.md). Since 0.2.
+    """
+
+
+@hookspec(firstresult=True)
+def gridhall_grid_member_on_duty(grid: str, host: Host) -> dict[str, Any] | None:
+    """The full-time grid member serving a basic grid now, or None:
+    `{"person", "name", "grid", "since"}`. No personal fields: fetch those through
+    the API with a role that may see them. The first non-None answer wins. Since 0.2.
+    """

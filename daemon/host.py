@@ -13,12 +13,17 @@ from typing import Any
 
 from daemon import audit
 from daemon.auth import Roles, TokenCache
+from daemon.calendar import Calendar
 from daemon.config import Config
 from daemon.devices import Devices
 from daemon.errors import GridhallError, Refused
 from daemon.events import EventBus
+from daemon.interlocks import Interlocks
 from daemon.kinds import State
 from daemon.pluginhost import PluginHost
+from daemon.scene_library import SceneLibrary
+from daemon.scene_runs import Run
+from daemon.scheduler import Scheduler
 from daemon.store import Store
 
 
@@ -40,9 +45,19 @@ class Host:
     roles: Roles
     started_at: float = field(default_factory=time.time)
     tokens: TokenCache = field(init=False)
+    interlocks: Interlocks = field(init=False)
+    scenes: SceneLibrary = field(init=False)
+    calendar: Calendar = field(init=False)  # working days and hours (also for plugins)
+    schedules: Scheduler = field(init=False)
 
     def __post_init__(self) -> None:
         self.tokens = TokenCache(self.store)
+        self.interlocks = Interlocks(self.config.interlock)
+        self.scenes = SceneLibrary(self)
+        self.calendar = Calendar.from_config(
+            self.config.calendar, self.config.resolve(self.config.calendar.overrides)
+        )
+        self.schedules = Scheduler(self)
 
     async def act(
         self, device_id: str, action: str, raw_args: dict[str, Any], *, who: str, cause: str
@@ -51,7 +66,12 @@ class Host:
         args = device.parse_args(action, raw_args)
         plain = args.model_dump(exclude_none=True)
         try:
-            reason = await self.plugins.check_action(device_id, action, plain, self)
+            # A running sequence, then the config's interlocks, then the plugins' vetoes.
+            reason = (
+                self.scenes.claimed(device_id, cause)
+                or self.interlocks.check(device_id, action, plain, self._device_state)
+                or await self.plugins.check_action(device_id, action, plain, self)
+            )
             if reason:
                 raise Refused(reason)
             state = await device.act(action, args)
@@ -74,6 +94,16 @@ class Host:
             "action", device_id, {"action": action, "args": plain, "who": who, "cause": cause}
         )
         return state
+
+    def _device_state(self, device_id: str) -> tuple[bool, dict[str, Any]] | None:
+        device = self.devices.devices.get(device_id)
+        return None if device is None else (device.available, device.state)
+
+    async def run_scene(self, scene_id: str, *, who: str, cause: str) -> Run:
+        """Start a scene (API, MQTT, schedules all come here); returns once it started.
+        409 (Refused) when it or a sequence on its devices is running; `await
+        run.wait()` for its end, `run.to_dict()` for its outcome step by step."""
+        return await self.scenes.run(scene_id, who=who, cause=cause)
 
     def publish(self, plugin: str, name: str, data: dict[str, Any]) -> None:
         """Plugins publish their own events as `<plugin>.<name>`."""

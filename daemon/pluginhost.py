@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Modules registered before the entry points, in this order. The governance plugins
 # live under `plugins/` and are listed here as they land.
-DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin", "plugins.grid")
 
 BLOCK_ENV = "GRIDHALL_BLOCK_PLUGINS"
 
@@ -166,6 +166,28 @@ class PluginHost:
                 await await_me_maybe(result)
             except Exception:  # one plugin's failure must not stop the others' shutdown
                 log.exception("plugin shutdown failed")
+
+    async def mqtt_connected(self, mqtt: Any, host: Host) -> None:
+        """Each plugin gets the broker after a (re)connect; one that fails is logged."""
+        for impl in self._impls("gridhall_mqtt_connected"):
+            try:
+                await await_me_maybe(_call(impl, mqtt=mqtt, host=host))
+            except Exception:
+                log.exception("plugin %s failed in gridhall_mqtt_connected", impl.plugin_name)
+
+    def grid_for_point(self, lon: float, lat: float, host: Host) -> dict[str, Any] | None:
+        """The basic grid holding a point, from whichever plugin answers first."""
+        found: dict[str, Any] | None = self.pm.hook.gridhall_grid_for_point(
+            lon=lon, lat=lat, host=host
+        )
+        return found
+
+    def member_on_duty(self, grid: str, host: Host) -> dict[str, Any] | None:
+        """The full-time member serving a basic grid now, from the first that answers."""
+        found: dict[str, Any] | None = self.pm.hook.gridhall_grid_member_on_duty(
+            grid=grid, host=host
+        )
+        return found
 
     async def event(self, event: Event, host: Host) -> None:
         """Every observer sees every event, whatever another one raised."""

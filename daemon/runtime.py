@@ -22,6 +22,7 @@ from daemon.config import Config
 from daemon.devices import Devices
 from daemon.events import EventBus
 from daemon.host import Host
+from daemon.mqtt.bridge import MqttBridge
 from daemon.pluginhost import PluginHost
 from daemon.sdnotify import Notifier
 from daemon.store import CORE_MIGRATIONS, Store
@@ -43,8 +44,11 @@ class Daemon:
             address, _, port = emu.listen.rpartition(":")
             self.emulators.append(cls(address, int(port), cls.Options.model_validate(emu.options)))
         self.app: FastAPI = create_app(self.host, lifespan=self.lifespan)
+        # MQTT starts last and stops first: it carries what the rest of the hall says.
+        self.mqtt = MqttBridge(self.host) if config.mqtt is not None else None
         self._dispatcher: asyncio.Task[None] | None = None
         self._dispatching = asyncio.Event()
+        self._reload_tasks: set[asyncio.Task[bool]] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
@@ -61,13 +65,21 @@ class Daemon:
         await host.store.open()
         await host.store.migrate(CORE_MIGRATIONS + host.plugins.migrations())
         host.devices.start()
+        await host.scenes.seed(host.config)
         self._dispatcher = asyncio.create_task(self._dispatch_events(), name="plugin-events")
         await self._dispatching.wait()
         await host.plugins.startup(host)
+        await host.schedules.start()  # catch-up runs through the devices, scenes, vetoes
+        if self.mqtt is not None:
+            await self.mqtt.start()
 
     async def stop(self) -> None:
         host = self.host
+        await _bounded("schedules", host.schedules.stop())
+        if self.mqtt is not None:
+            await _bounded("mqtt", self.mqtt.stop())
         await _bounded("plugins", host.plugins.shutdown(host))
+        await _bounded("scenes", host.scenes.stop(), timeout=5.0)
         if self._dispatcher:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,8 +155,42 @@ class Daemon:
         return 0
 
     def reload(self) -> None:
-        """SIGHUP: reload what can change at run time. Scenes and schedules hook in here."""
-        log.info("SIGHUP: nothing to reload yet")
+        """SIGHUP: read the config once; scenes and interlocks, then schedules (which
+        name scenes), take its new version. A file with errors changes nothing."""
+        log.info("SIGHUP: reloading")
+        self._reload_tasks.add(task := asyncio.create_task(self.reload_config()))
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def reload_config(self) -> bool:
+        from daemon.config import ConfigError, load
+
+        try:
+            config = load(self.config.file, self.host.plugins)
+        except ConfigError as exc:
+            log.error("reload: the config has errors; nothing changed:\n%s", exc)
+            return False
+        await self.reload_scenes(config)
+        return await self.host.schedules.reload(config)
+
+    async def reload_scenes(self, config: Config | None = None) -> bool:
+        """Scenes, sequences and interlocks take the config's new version (read again
+        unless given). A file with errors changes nothing and says why."""
+        from daemon.config import ConfigError, load
+
+        if config is None:
+            try:
+                config = load(self.config.file, self.host.plugins)
+            except ConfigError as exc:
+                log.error("reload: the config has errors; scenes unchanged:\n%s", exc)
+                return False
+        await self.host.scenes.seed(config)
+        self.host.interlocks.replace(config.interlock)
+        log.info(
+            "reload: %d scenes, %d interlocks in force",
+            len(self.host.scenes.scenes),
+            len(self.host.interlocks.rules),
+        )
+        return True
 
 
 async def _bounded(what: str, step: Any, timeout: float = 2.0) -> None:

@@ -74,6 +74,52 @@ CORE_MIGRATIONS = [
         """,
         "what drivers keep across restarts",
     ),
+    Migration(
+        "core",
+        3,
+        """
+        CREATE TABLE scenes (
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT,
+            PRIMARY KEY (kind, id)
+        );
+        """,
+        "scenes and sequences: the config's seed and the API's edits",
+    ),
+    Migration(
+        "core",
+        4,
+        """
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            seed TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            settled_until REAL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT
+        );
+        """,
+        "schedules: the config's seed (seed), the API's edits (spec), what was run",
+    ),
+    Migration(
+        "core",
+        5,
+        """
+        CREATE TABLE scene_runs (
+            scene TEXT PRIMARY KEY,
+            run TEXT NOT NULL,
+            status TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            ended_at REAL NOT NULL
+        );
+        """,
+        "each scene's last run, step by step, kept across restarts",
+    ),
 ]
 
 

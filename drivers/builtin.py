@@ -16,6 +16,7 @@ PACKAGES = (
     "drivers.pjlink",
     "drivers.samsung",
     "drivers.curtain",
+    "drivers.mqtt",
 )
 
 

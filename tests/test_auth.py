@@ -32,6 +32,33 @@ REQUIRED = {
     "POST /api/v1/devices/{device_id}/actions/{action}": "operator",
     "GET /api/v1/events": "viewer",
     "GET /api/v1/audit": "admin",
+    # schedules
+    "GET /api/v1/schedules": "viewer",
+    "GET /api/v1/schedules/{schedule_id}": "viewer",
+    "POST /api/v1/schedules": "facility",
+    "PUT /api/v1/schedules/{schedule_id}": "facility",
+    "DELETE /api/v1/schedules/{schedule_id}": "facility",
+    # scenes, sequences, interlocks
+    "GET /api/v1/scenes": "viewer",
+    "GET /api/v1/scenes/{scene_id}": "viewer",
+    "POST /api/v1/scenes/{scene_id}/run": "operator",
+    "POST /api/v1/scenes/{scene_id}/cancel": "operator",
+    "PUT /api/v1/scenes/{scene_id}": "facility",
+    "DELETE /api/v1/scenes/{scene_id}": "facility",
+    "GET /api/v1/sequences": "viewer",
+    "PUT /api/v1/sequences/{sequence_id}": "facility",
+    "DELETE /api/v1/sequences/{sequence_id}": "facility",
+    "GET /api/v1/interlocks": "viewer",
+    # plugins/grid
+    "GET /api/v1/grid/tree": "viewer",
+    "GET /api/v1/grid/grids/{code}": "viewer",
+    "GET /api/v1/grid/grids/{code}/history": "viewer",
+    "POST /api/v1/grid/grids/{code}/member": "operator",
+    "GET /api/v1/grid/lookup": "viewer",
+    "GET /api/v1/grid/members": "viewer",
+    "GET /api/v1/grid/residents": "viewer",
+    "GET /api/v1/grid/search": "viewer",
+    "POST /api/v1/grid/reload": "operator",
 }
 STREAMING = {"GET /api/v1/events"}
 

@@ -1,0 +1,213 @@
+"""Home Assistant MQTT discovery payloads for every device, by kind.
+
+Pure: a device's config, its driver and its state in; `(topic, payload)` pairs out.
+Each entity reads the device's one retained JSON state topic through a template and
+commands it through the device's command topics, so Home Assistant needs no topic of
+its own. A switch (one command topic for on and off) uses `<base>/<device>/set` with
+the action in the payload; the others use `<base>/<device>/set/<action>`.
+
+Only keys Home Assistant documents for the platform are used; tests/test_mqtt_discovery
+checks every payload against lists taken from its documentation.
+
+| kind | entities |
+|---|---|
+| matrix | one `select` per output: its input ("0" unties) |
+| power | one `switch` per channel |
+| fan | one `fan`, with percentage |
+| curtain | one `cover`, with position |
+| screen | a `switch` (power) and a `select` of its named inputs |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.config import DeviceConfig
+from daemon.kinds import Kind, State
+from daemon.mqtt.topics import Topics
+
+ORIGIN = {"name": "gridhall", "sw_version": "0.1.0"}  # who sent the config, for HA's logs
+
+
+@dataclass(frozen=True)
+class Entity:
+    component: str  # Home Assistant's platform: select, switch, fan, cover, scene
+    object_id: str
+    config: dict[str, Any]
+
+
+def _common(topics: Topics, dev: DeviceConfig, suffix: str, name: str | None) -> dict[str, Any]:
+    node = topics.node_id
+    return {
+        "name": name,  # None: the entity is the device's main feature, named after it
+        "unique_id": f"{node}_{dev.id}_{suffix}",
+        "availability": [
+            {"topic": topics.bridge_state},
+            {"topic": topics.availability(dev.id)},
+        ],
+        "availability_mode": "all",
+        "device": {
+            "identifiers": [f"{node}_{dev.id}"],
+            "name": dev.name or dev.id,
+            "manufacturer": "gridhall",
+            "model": dev.driver,
+        },
+        "origin": ORIGIN,
+        "qos": 1,
+    }
+
+
+def _switch(
+    topics: Topics, dev: DeviceConfig, suffix: str, name: str | None, on: str, extra: str
+) -> Entity:
+    """A switch commanding `on`/`off` through `<base>/<device>/set`; `on` is the
+    Jinja test for "on" in the state, `extra` more JSON for the command (a channel)."""
+    config = _common(topics, dev, suffix, name) | {
+        "command_topic": topics.command(dev.id),
+        "command_template": '{"action": "{{ value | lower }}"' + extra + "}",
+        "state_topic": topics.state(dev.id),
+        "value_template": "{{ 'ON' if " + on + " else 'OFF' }}",
+    }
+    return Entity("switch", f"{dev.id}_{suffix}", config)
+
+
+def _select(
+    topics: Topics,
+    dev: DeviceConfig,
+    suffix: str,
+    name: str,
+    action: str,
+    template: str,
+    options: list[str],
+    value: str,
+) -> Entity:
+    config = _common(topics, dev, suffix, name) | {
+        "command_topic": topics.command(dev.id, action),
+        "command_template": template,
+        "state_topic": topics.state(dev.id),
+        "value_template": value,
+        "options": options,
+    }
+    return Entity("select", f"{dev.id}_{suffix}", config)
+
+
+def _count(*candidates: Any) -> int:
+    for c in candidates:
+        if isinstance(c, int) and c > 0:
+            return c
+    return 0
+
+
+def matrix_size(options: Any, driver: Any, state: State) -> tuple[int, int]:
+    """(inputs, outputs) as far as known: options, what the driver learnt from the
+    device (an Extron asked with `I`), the outputs in the state."""
+    routes = state.get("routes") or {}
+    inputs = _count(
+        getattr(driver, "inputs", None),
+        getattr(options, "inputs", None),
+        getattr(options, "cpus", None),
+    )
+    outputs = _count(
+        getattr(driver, "outputs", None),
+        getattr(options, "outputs", None),
+        getattr(options, "consoles", None),
+        len(routes),
+    )
+    return inputs, outputs
+
+
+def entities(
+    topics: Topics, dev: DeviceConfig, options: Any, driver: Any, state: State
+) -> list[Entity]:
+    """Every Home Assistant entity of one device."""
+    if dev.kind is Kind.MATRIX:
+        inputs, outputs = matrix_size(options, driver, state)
+        choices = [str(i) for i in range(inputs + 1)]
+        return [
+            _select(
+                topics,
+                dev,
+                f"output_{o}",
+                f"Output {o}",
+                "route",
+                '{"input": {{ value | int }}, "output": ' + str(o) + "}",
+                choices,
+                "{{ value_json.routes['" + str(o) + "'] | string }}",
+            )
+            for o in range(1, outputs + 1)
+        ]
+    if dev.kind is Kind.POWER:
+        channels = _count(getattr(options, "channels", None), len(state.get("channels") or {}))
+        return [
+            _switch(
+                topics,
+                dev,
+                f"channel_{n}",
+                f"Channel {n}",
+                "value_json.channels['" + str(n) + "']",
+                f', "channel": {n}',
+            )
+            for n in range(1, channels + 1)
+        ]
+    if dev.kind is Kind.FAN:
+        config = _common(topics, dev, "fan", None) | {
+            "command_topic": topics.command(dev.id),
+            "command_template": '{"action": "{{ value | lower }}"}',
+            "state_topic": topics.state(dev.id),
+            "state_value_template": "{{ 'ON' if value_json.on else 'OFF' }}",
+            "percentage_command_topic": topics.command(dev.id, "set_speed"),
+            "percentage_command_template": '{"percent": {{ value | int }}}',
+            "percentage_state_topic": topics.state(dev.id),
+            "percentage_value_template": "{{ value_json.percent }}",
+            "speed_range_min": 1,
+            "speed_range_max": 100,
+        }
+        return [Entity("fan", f"{dev.id}_fan", config)]
+    if dev.kind is Kind.CURTAIN:
+        config = _common(topics, dev, "cover", None) | {
+            "device_class": "curtain",
+            "command_topic": topics.command(dev.id),
+            "payload_open": '{"action": "open"}',
+            "payload_close": '{"action": "close"}',
+            "payload_stop": '{"action": "stop"}',
+            "state_topic": topics.state(dev.id),
+            "value_template": (
+                "{% if value_json.moving %}{{ value_json.moving }}"
+                "{% elif value_json.position == 0 %}closed"
+                "{% elif value_json.position == 100 %}open"
+                "{% else %}stopped{% endif %}"
+            ),
+            "position_topic": topics.state(dev.id),
+            "position_template": "{{ value_json.position }}",
+            "set_position_topic": topics.command(dev.id, "set_position"),
+            "set_position_template": '{"position": {{ position | int }}}',
+            "position_open": 100,
+            "position_closed": 0,
+        }
+        return [Entity("cover", f"{dev.id}_cover", config)]
+    if dev.kind is Kind.SCREEN:
+        names = sorted(getattr(options, "inputs", None) or {})
+        found: list[Entity] = [
+            _switch(topics, dev, "power", "Power", "value_json.power in ['on', 'warming']", "")
+        ]
+        if names:
+            found.append(
+                _select(
+                    topics,
+                    dev,
+                    "input",
+                    "Input",
+                    "set_input",
+                    '{"input": "{{ value }}"}',
+                    names,
+                    "{{ value_json.input }}",
+                )
+            )
+        return found
+    return []
+
+
+def messages(entities_: list[Entity], topics: Topics) -> dict[str, dict[str, Any]]:
+    """{discovery topic: payload} for a list of entities."""
+    return {topics.discovery(e.component, e.object_id): e.config for e in entities_}
