@@ -229,3 +229,53 @@ async def test_a_plugin_subscribes_and_publishes(
             assert json.loads(out.payload) == {"got": "ticket 7"}
     finally:
         plugins.unregister("echo")
+
+
+SCENE = """
+[[scene]]
+id = "open"
+name = "Open the hall"
+[[scene.step]]
+device = "relay"
+action = "on"
+args = { channel = 5 }
+[[scene.step]]
+device = "relay"
+action = "on"
+args = { channel = 6 }
+"""
+
+
+async def test_a_scene_runs_from_mqtt_and_is_discovered_as_a_scene(
+    tmp_path: Path, modbus: ModbusEmulator, broker: Broker, recorders: list[Recorder]
+) -> None:
+    path = relay_config(tmp_path, modbus.port, extra=mqtt_section(broker) + SCENE)
+    async with running(path) as hall:
+        await wait_for(lambda: all(d.available for d in hall.host.devices))
+        await bridge_online(broker)
+        rec = Recorder(broker.port, ["hall/scenes/+/response", "homeassistant/scene/#"])
+        recorders.append(rec)
+        found = await rec.wait(lambda m: m.topic.startswith("homeassistant/scene/"))
+        config = json.loads(found.payload)
+        assert found.retain and config["command_topic"] == "hall/scenes/open/run"
+        assert config["name"] == "Open the hall"
+
+        # Home Assistant activates it with payload_on; a repeated transaction runs once.
+        rec.publish("hall/scenes/open/run", json.dumps({"transaction": "s-1"}))
+        answer = await rec.wait(lambda m: m.topic == "hall/scenes/open/response")
+        body = json.loads(answer.payload)
+        assert body["status"] == "ok" and body["transaction"] == "s-1"
+        await wait_for(lambda: hall.host.devices.get("relay").state["channels"]["6"], timeout=10)
+        assert (await modbus.coils(1, 4, 2)) == [True, True]
+        # The same transaction again (a QoS 1 redelivery): answered again, not run again.
+        rec.publish("hall/scenes/open/run", json.dumps({"transaction": "s-1"}))
+        await wait_for(lambda: len(rec.matching(lambda m: m.topic.endswith("/response"))) == 2)
+        await asyncio.sleep(0.3)
+        rows = await hall.host.store.fetchall(
+            "SELECT count(*) AS n FROM audit WHERE cause = 'scene:open' AND what = 'on'"
+        )
+        assert rows[0]["n"] == 2  # two steps, one run
+
+        rec.publish("hall/scenes/nope/run", "{}")
+        missing = await rec.wait(lambda m: m.topic == "hall/scenes/nope/response")
+        assert json.loads(missing.payload)["status"] == "error"

@@ -120,3 +120,10 @@ def discovery_command(device: str, action: str | None) -> Any:
     from daemon.mqtt.topics import Command
 
     return Command(device, action)
+
+
+def test_scenes_are_scenes_with_documented_keys() -> None:
+    [entity] = discovery.scene_entities(TOPICS, {"open": "Open the hall"})
+    assert entity.component == "scene"
+    test_only_documented_keys(entity)
+    assert entity.config["command_topic"] == TOPICS.scene_run("open")

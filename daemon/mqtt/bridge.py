@@ -183,11 +183,18 @@ class MqttBridge:
                 device.driver,
                 device.state,
             )
-            for topic, payload in discovery.messages(found, self.topics).items():
-                text = _json(payload)
-                if self._sent_discovery.get(topic) != text:
-                    self._sent_discovery[topic] = text
-                    self.client.publish(topic, text, qos=1, retain=True)
+            self._send_discovery(discovery.messages(found, self.topics))
+        if only is None:
+            scenes = {sid: s.name or sid for sid, s in self.host.scenes.scenes.items()}
+            found = discovery.scene_entities(self.topics, scenes)
+            self._send_discovery(discovery.messages(found, self.topics))
+
+    def _send_discovery(self, configs: dict[str, dict[str, Any]]) -> None:
+        for topic, payload in configs.items():
+            text = _json(payload)
+            if self._sent_discovery.get(topic) != text:
+                self._sent_discovery[topic] = text
+                self.client.publish(topic, text, qos=1, retain=True)
 
     def publish_all(self, *, rediscover: bool = True) -> None:
         """Discovery, then availability and state of every device, then the bridge."""
@@ -202,7 +209,7 @@ class MqttBridge:
 
     def _on_connect(self) -> None:
         t = self.topics
-        for topic_filter in t.command_filters:
+        for topic_filter in (*t.command_filters, t.scene_filter):
             self.client.subscribe(topic_filter, qos=1)
         self.client.subscribe(t.ha_status, qos=1)
         # Our own retained configs come back once; those not sent by this run belong
@@ -223,6 +230,8 @@ class MqttBridge:
         t = self.topics
         if (command := t.parse_command(msg.topic)) is not None:
             self._queue_for(command.device).put_nowait(msg)
+        elif (scene_id := t.parse_scene_run(msg.topic)) is not None:
+            self._spawn(self._run_scene(scene_id, msg))
         elif msg.topic == t.ha_status:
             if msg.payload.strip().lower() == b"online":
                 log.info("mqtt: Home Assistant is online; sending discovery again")
@@ -296,6 +305,47 @@ class MqttBridge:
         if key is not None and key in self._done:
             self._remember(key, text)
         self._respond(command.device, action or "unknown", text, msg)
+
+    async def _run_scene(self, scene_id: str, msg: Message) -> None:
+        """`<base>/scenes/<id>/run`: start the scene; the answer (started, or why not)
+        goes to `<base>/scenes/<id>/response` and to an MQTT 5 response topic. A
+        repeated `transaction` starts it once."""
+        transaction: Any = None
+        key: tuple[str, str] | None = None
+        try:
+            body = json.loads(msg.payload) if msg.payload.strip() else {}
+            if not isinstance(body, dict):
+                raise BadArguments("the payload must be a JSON object")
+            transaction = body.get("transaction")
+            key = self._key(Command(f"scenes/{scene_id}", None), "run", transaction, msg)
+            if key is not None and key in self._done:
+                if (again := self._done[key]) is not None:
+                    self._send_scene_answer(scene_id, again, msg)
+                return
+            if key is not None:
+                self._remember(key, None)
+            run = await self.host.run_scene(scene_id, who=WHO, cause="mqtt")
+            result: dict[str, Any] = {"status": "ok", "data": run.to_dict()}
+        except json.JSONDecodeError as exc:
+            result = _error(BadArguments(f"the payload is not JSON: {exc.msg}"))
+        except GridhallError as exc:
+            result = _error(exc)
+        except Exception as exc:  # a bug must still answer
+            log.exception("mqtt: scene %s raised", scene_id)
+            result = _error(GridhallError(f"{type(exc).__name__}: {exc}"))
+        if transaction is not None:
+            result["transaction"] = transaction
+        text = _json(result)
+        if key is not None:
+            self._remember(key, text)
+        self._send_scene_answer(scene_id, text, msg)
+
+    def _send_scene_answer(self, scene_id: str, text: str, msg: Message) -> None:
+        self.client.publish(self.topics.scene_response(scene_id), text, qos=1)
+        if msg.response_topic:
+            self.client.publish(
+                msg.response_topic, text, qos=1, correlation_data=msg.correlation_data
+            )
 
     @staticmethod
     def _key(

@@ -16,6 +16,7 @@ checks every payload against lists taken from its documentation.
 | fan | one `fan`, with percentage |
 | curtain | one `cover`, with position |
 | screen | a `switch` (power) and a `select` of its named inputs |
+| scenes | one `scene` each, run through `<base>/scenes/<id>/run` |
 """
 
 from __future__ import annotations
@@ -206,6 +207,33 @@ def entities(
             )
         return found
     return []
+
+
+def scene_entities(topics: Topics, scenes: dict[str, str]) -> list[Entity]:
+    """One `scene` per scene ({id: name}), on the bridge's own device."""
+    node = topics.node_id
+    return [
+        Entity(
+            "scene",
+            f"scene_{scene_id}",
+            {
+                "name": name,
+                "unique_id": f"{node}_scene_{scene_id}",
+                "command_topic": topics.scene_run(scene_id),
+                "payload_on": "{}",
+                "availability": [{"topic": topics.bridge_state}],
+                "device": {
+                    "identifiers": [f"{node}_scenes"],
+                    "name": "gridhall scenes",
+                    "manufacturer": "gridhall",
+                    "model": "scenes",
+                },
+                "origin": ORIGIN,
+                "qos": 1,
+            },
+        )
+        for scene_id, name in sorted(scenes.items())
+    ]
 
 
 def messages(entities_: list[Entity], topics: Topics) -> dict[str, dict[str, Any]]:

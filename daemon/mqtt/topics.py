@@ -50,6 +50,12 @@ class Topics:
     def command(self, device: str, action: str | None = None) -> str:
         return f"{self.base}/{device}/set" + (f"/{action}" if action else "")
 
+    def scene_run(self, scene_id: str) -> str:
+        return f"{self.base}/scenes/{scene_id}/run"
+
+    def scene_response(self, scene_id: str) -> str:
+        return f"{self.base}/scenes/{scene_id}/response"
+
     def discovery(self, component: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{self.node_id}/{object_id}/config"
 
@@ -57,6 +63,20 @@ class Topics:
     @property
     def command_filters(self) -> tuple[str, str]:
         return f"{self.base}/+/set", f"{self.base}/+/set/+"
+
+    @property
+    def scene_filter(self) -> str:
+        return f"{self.base}/scenes/+/run"
+
+    def parse_scene_run(self, topic: str) -> str | None:
+        """The scene id of `<base>/scenes/<id>/run`, else None."""
+        prefix = self.base + "/scenes/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) == 2 and parts[1] == "run" and DEVICE_ID.match(parts[0]):
+            return parts[0]
+        return None
 
     @property
     def ha_status(self) -> str:
