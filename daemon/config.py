@@ -211,6 +211,7 @@ class Config(BaseModel):
     file: Path = Path("gridhall.toml")
     sections: dict[str, Any] = {}
     driver_options: dict[str, Any] = {}
+    driver_classes: dict[str, Any] = {}  # device id -> its driver's class
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -397,10 +398,11 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
         if driver is None:
             add(("device", i, "driver"), _unknown_driver(dev.driver, drivers))
             continue
-        if driver.kind != dev.kind:
+        if dev.kind not in driver.kinds:
+            served = " or a ".join(sorted(k.value for k in driver.kinds))
             add(
                 ("device", i, "kind"),
-                f"driver {dev.driver!r} drives a {driver.kind.value}, not a {dev.kind.value}",
+                f"driver {dev.driver!r} drives a {served}, not a {dev.kind.value}",
             )
         if driver.link_type is None:
             if dev.bus or dev.url:
@@ -423,6 +425,7 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
                     f"device {dev.id!r} speaks another link type than "
                     f"{prev[0]!r} on bus {dev.bus!r}",
                 )
+        config.driver_classes[dev.id] = driver
         try:
             config.driver_options[dev.id] = driver.Options.model_validate(dev.options)
         except ValidationError as exc:
@@ -453,17 +456,20 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
 def _check_scenes_and_interlocks(config: Config, drivers: dict[str, Any], add: Any) -> None:
     """Scenes, sequences and interlocks name devices and actions that must exist."""
     by_id = {d.id: drivers[d.driver] for d in config.device if d.driver in drivers}
+    kinds = {d.id: d.kind for d in config.device}
 
     def actions_of(device_id: str) -> Any:
         driver = by_id.get(device_id)
-        return None if driver is None else driver.actions()
+        return None if driver is None else driver.actions(kinds[device_id])
 
     check_scenes(config.scene, config.sequence, actions_of, add)
     check_interlocks(config.interlock, actions_of, add)
-    _check_schedules(config, by_id, add)
+    _check_schedules(config, by_id, kinds, add)
 
 
-def _check_schedules(config: Config, drivers_by_device: dict[str, Any], add: Any) -> None:
+def _check_schedules(
+    config: Config, drivers_by_device: dict[str, Any], kinds: dict[str, Kind], add: Any
+) -> None:
     """A schedule names a device and one of its actions with valid arguments, or a
     scene of the config."""
     scenes = {s.id for s in config.scene} | {
@@ -478,9 +484,10 @@ def _check_schedules(config: Config, drivers_by_device: dict[str, Any], add: Any
         if driver is None:
             add(("schedule", i, "device"), f"device {sched.device!r} does not exist")
             continue
-        model = driver.actions().get(sched.action)
+        actions = driver.actions(kinds[sched.device or ""])
+        model = actions.get(sched.action)
         if model is None:
-            known = ", ".join(sorted(driver.actions()))
+            known = ", ".join(sorted(actions))
             add(("schedule", i, "action"), f"unknown action {sched.action!r}; actions: {known}")
             continue
         try:

@@ -117,9 +117,9 @@ class Device:
 
     # -- actions ------------------------------------------------------------------------
     def parse_args(self, action: str, raw: dict[str, Any]) -> Any:
-        model = self.driver.actions().get(action)
+        model = self.driver.actions(self.config.kind).get(action)
         if model is None:
-            known = ", ".join(sorted(self.driver.actions()))
+            known = ", ".join(sorted(self.driver.actions(self.config.kind)))
             raise NotFound(f"device {self.id!r} has no action {action!r}; actions: {known}")
         try:
             return model.model_validate(raw)

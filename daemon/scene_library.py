@@ -53,7 +53,7 @@ class SceneLibrary:
     # -- definitions ------------------------------------------------------------------------
     def _actions_of(self, device_id: str) -> Mapping[str, Any] | None:
         device = self.host.devices.devices.get(device_id)
-        return None if device is None else device.driver.actions()
+        return None if device is None else device.driver.actions(device.config.kind)
 
     def problems(self, kind: str, item: SceneConfig | SequenceConfig) -> list[str]:
         """What is wrong with an item against the devices the daemon runs."""

@@ -88,11 +88,20 @@ class Driver(Generic[L]):
 
     name: ClassVar[str]
     kind: ClassVar[Kind]
+    # Every kind the driver serves, `{kind}` unless a driver sets it. A device's `kind`
+    # picks among them (an MQTT relay drives a power channel or a fan), so such a
+    # driver reads `self.config.kind` where they differ.
+    kinds: ClassVar[frozenset[Kind]]
     Options: ClassVar[type[BaseModel]] = Options
     extra_actions: ClassVar[dict[str, type[Args]]] = {}
     # The class that builds the link a bus owns: `link_type.from_config(url, bus, device)`.
     # None for a driver that works through other devices (a curtain on a relay board).
     link_type: ClassVar[Any] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kinds" not in cls.__dict__ and "kind" in cls.__dict__:
+            cls.kinds = frozenset({cls.kind})
 
     def __init__(self, config: DeviceConfig, options: Any, io: DeviceIO[L] | None) -> None:
         self.config = config
@@ -116,8 +125,9 @@ class Driver(Generic[L]):
         return self._io
 
     @classmethod
-    def actions(cls) -> dict[str, type[Args]]:
-        return {**ACTIONS[cls.kind], **cls.extra_actions}
+    def actions(cls, kind: Kind | None = None) -> dict[str, type[Args]]:
+        """The actions of a device of `kind` (the driver's `kind` when not given)."""
+        return {**ACTIONS[kind or cls.kind], **cls.extra_actions}
 
     @classmethod
     def check_device(

@@ -338,7 +338,10 @@ def test_bad_relay_references_are_config_errors_on_their_lines(tmp_path: Path) -
     issues = config_issues(relay_config(tmp_path, free_port(), extra=extra))
     assert issues == [
         ('relay = "nope"', "relay 'nope' is not a device (relay boards: relay)"),
-        ('relay = "c2"', "device 'c2' is a 'relay-curtain', not a relay board"),
+        (
+            'relay = "c2"',
+            "device 'c2' is a 'relay-curtain', which has no relays a curtain can drive",
+        ),
         ("close_channel = 9", "close_channel 9: relay 'relay' has 8"),
         ('relay = "relay"', "channels [6] already drive 'c4'"),
         (

@@ -1,10 +1,12 @@
 """`relay-curtain`: a curtain motor on an (open, close) channel pair of a relay board.
 
-The curtain has no link of its own: it switches the board's channels through the
-board's driver (`ModbusRelay.switch`, on the board's bus) and is available when the
-board is. The pair is never on together: the other channel is switched off, verified,
-before one is switched on, and the board itself refuses any write that would put both
-on (a guard this driver adds to it), so a direct `on` through the API gets 409 too.
+The board is any power device whose driver is a `RelayBoard` (`drivers.relays`): a
+Modbus relay board, or relays that are themselves on MQTT (a Tasmota, a Shelly). The
+curtain has no link of its own: it switches the board's channels through the board's
+driver (`switch`, on the board's link) and is available when the board is. The pair
+is never on together: the other channel is switched off, verified, before one is
+switched on, and the board itself refuses any write that would put both on (a guard
+this driver adds to it), so a direct `on` through the API gets 409 too.
 
 An action answers once the board confirmed the motor started (`moving` "opening" or
 "closing"). A background task then follows the run, reporting the estimated position
@@ -33,7 +35,7 @@ from daemon.errors import DeviceError, GridhallError, NotFound, Refused, Unavail
 from daemon.kinds import Kind, NoArgs, PositionArgs, State
 from drivers.base import Driver, Options
 from drivers.curtain import travel
-from drivers.modbus.relay import ModbusRelay, RelayOptions
+from drivers.relays import RelayBoard
 
 if TYPE_CHECKING:
     from daemon.config import Config, DeviceConfig
@@ -92,7 +94,7 @@ class RelayCurtain(Driver[None]):
             board = devices.get(self.options.relay)
         except NotFound:
             return  # check-config reports it; read_state says so
-        if isinstance(board.driver, ModbusRelay):
+        if isinstance(board.driver, RelayBoard):
             self._board = board
             board.driver.add_guard(self._interlock)
 
@@ -101,30 +103,39 @@ class RelayCurtain(Driver[None]):
         cls, device: DeviceConfig, options: Any, config: Config
     ) -> Iterable[tuple[tuple[Any, ...], str]]:
         o = cast(CurtainOptions, options)
-        boards = sorted(d.id for d in config.device if d.driver == ModbusRelay.name)
+        classes = config.driver_classes
+
+        def is_board(dev: DeviceConfig) -> bool:
+            cls = classes.get(dev.id)
+            return dev.kind is Kind.POWER and cls is not None and issubclass(cls, RelayBoard)
+
+        boards = sorted(d.id for d in config.device if is_board(d))
         board = next((d for d in config.device if d.id == o.relay), None)
         if board is None:
             known = ", ".join(boards) or "none"
             yield RELAY, f"relay {o.relay!r} is not a device (relay boards: {known})"
             return
-        if board.driver != ModbusRelay.name:
+        if not is_board(board):
             yield (
                 ("options", "relay"),
-                f"device {o.relay!r} is a {board.driver!r}, not a relay board",
+                f"device {o.relay!r} is a {board.driver!r}, which has no relays a curtain "
+                "can drive",
             )
             return
         board_options = config.driver_options.get(board.id)
-        if not isinstance(board_options, RelayOptions):
+        if board_options is None:
             return  # the board's own options are wrong, and reported there
+        channels = classes[board.id].relay_channels(board_options)
         for key in ("open_channel", "close_channel"):
             channel = getattr(o, key)
-            if channel > board_options.channels:
+            if channel > channels:
                 yield (
                     ("options", key),
-                    f"{key} {channel}: relay {o.relay!r} has {board_options.channels}",
+                    f"{key} {channel}: relay {o.relay!r} has {channels}",
                 )
         pair = {o.open_channel, o.close_channel}
-        if pair <= {step.channel for step in board_options.sequence}:
+        sequence = getattr(board_options, "sequence", [])
+        if pair <= {step.channel for step in sequence}:
             message = f"the sequence of relay {o.relay!r} switches on both of these channels"
             yield RELAY, f"{message}: its sequence_on would be refused"
         for dev in config.device:
@@ -156,9 +167,9 @@ class RelayCurtain(Driver[None]):
         return self._board
 
     @property
-    def _relay(self) -> ModbusRelay:
+    def _relay(self) -> RelayBoard:
         assert self._board is not None  # every caller went through _live_board
-        return cast(ModbusRelay, self._board.driver)
+        return cast(RelayBoard, self._board.driver)
 
     async def _board_up(self) -> None:
         """Wait for the board: the curtain has no link to back off on, so it comes back
@@ -223,7 +234,8 @@ class RelayCurtain(Driver[None]):
         async with self._lock:
             if self._run is None:
                 board = await self._relay.read_state()
-                self._relay.report(board)
+                assert self._board is not None
+                self._board.driver.report(board)
                 for channel in (self.options.open_channel, self.options.close_channel):
                     if board["channels"].get(str(channel)):
                         await self._switch(channel, False)

@@ -6,15 +6,16 @@ The board has no sequencing of its own: `sequence_on` walks `sequence` in order,
 pausing `delay_ms` after each step, and `sequence_off` walks it in reverse.
 
 Devices that work through the board (a curtain on an open/close pair) switch channels
-with `switch()` and may add a guard with `add_guard()`: every write that switches a
-channel on asks the guards first, whoever asked for it (the API, a sequence, another
-device), so an interlock cannot be bypassed by talking to the board directly.
+with `switch()` and may add a guard with `add_guard()` (the `RelayBoard` interface of
+`drivers.relays`): every write that switches a channel on asks the guards first,
+whoever asked for it (the API, a sequence, another device), so an interlock cannot be
+bypassed by talking to the board directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -23,6 +24,7 @@ from daemon.errors import BadArguments, DeviceError, Refused
 from daemon.kinds import ChannelArgs, Kind, NoArgs, State
 from drivers.base import Driver, Options
 from drivers.modbus.link import ModbusLink
+from drivers.relays import Guard, check_guards
 
 
 class Step(BaseModel):
@@ -48,12 +50,6 @@ class RelayOptions(Options):
 
     def steps(self) -> list[Step]:
         return self.sequence or [Step(channel=n) for n in range(1, self.channels + 1)]
-
-
-Guard = Callable[[set[int], set[int]], str | None]
-"""Asked before channels are switched on, with (the channels being switched on, every
-channel that would then be on): a reason to refuse, or None. Switching off is never
-refused: off is always the safe way."""
 
 
 class ModbusRelay(Driver[ModbusLink]):
@@ -91,16 +87,18 @@ class ModbusRelay(Driver[ModbusLink]):
         await self._read()
         return self._state()
 
+    @classmethod
+    def relay_channels(cls, options: Any) -> int:
+        return int(options.channels)
+
     def add_guard(self, guard: Guard) -> None:
         """An interlock on this board's channels, owned by another device."""
         self._guards.append(guard)
 
     def _check_guards(self, switching_on: Iterable[int]) -> None:
-        turning = set(switching_on)
-        after = turning | {int(n) for n, on in self.channels.items() if on}
-        for guard in self._guards:
-            if (reason := guard(turning, after)) is not None:
-                raise Refused(reason)
+        on_now = {int(n) for n, on in self.channels.items() if on}
+        if (reason := check_guards(self._guards, set(switching_on), on_now)) is not None:
+            raise Refused(reason)
 
     async def switch(self, channel: int, on: bool) -> None:
         """Switch one channel, verified, and publish the board's new state: how devices

@@ -18,26 +18,41 @@ A Shelly 1 (gen 1) is `command_topic = "shellies/shelly1-ab12/relay/{index}/comm
 `payload_off = "off"`, `state_on = "on"`, `state_off = "off"`, `query = false` (it
 publishes its state by itself, retained).
 
-The device is a `power` device, so a fan or a curtain motor on such a relay is a
-channel, with `sequence_on` / `sequence_off` like a Modbus relay board. Every command
-waits for the relay's own state message before it answers, so the state the API and
-MQTT report is the relay's. A state message the relay sends on its own (its button)
-is reported at once.
+As a `power` device, a fan or a curtain motor on such a relay is a channel, with
+`sequence_on` / `sequence_off` like a Modbus relay board; it is also a relay board a
+`relay-curtain` can drive (`switch`, `add_guard`: the guards are asked on every write
+that switches a channel on, whoever asks, so both channels of a curtain's pair are never
+on together). Every command waits for the relay's own state message before it
+answers, so the state the API and MQTT report is the relay's. A state message the relay
+sends on its own (its button) is reported at once.
+
+As a `fan` device (`channels = 1`), `on`/`off` switch channel 1 through the same
+templates, and the state is `{"on", "percent"}`. A fan with speed steps (a Tasmota
+iFan: `speed_topic = "cmnd/ifan/FanSpeed"`, `speed_state_topic = "stat/ifan/RESULT"`)
+gets `set_speed` through `speed_topic` with `speed_payload` (`{speed}`: the percent
+mapped to 1..`speed_steps`, rounding up so a low percent still turns), answered on
+`speed_state_topic` (the number alone, or JSON such as `{"FanSpeed": 2}`), then channel
+1 on. Without `speed_topic` the fan is only on or off: `set_speed` 100 is `on`, 0 is
+`off`, anything else is refused (422), never silently rounded. Until a speed has been
+set, a running fan is reported at 100 %.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
 from daemon.errors import BadArguments, DeviceError, ProtocolError, Refused
-from daemon.kinds import ChannelArgs, Kind, NoArgs, State
+from daemon.kinds import Args, ChannelArgs, Kind, NoArgs, SpeedArgs, State
 from drivers.base import Driver, Options
 from drivers.modbus.relay import Step
 from drivers.mqtt.link import MqttLink
+from drivers.relays import Guard, check_guards
 
 Template = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -53,6 +68,11 @@ class MqttRelayOptions(Options):
     payload_query: str = ""
     query: bool = True
     sequence: list[Step] = []
+    # A fan's speed steps (kind fan only): none configured is an on/off fan.
+    speed_topic: Template | None = None
+    speed_state_topic: Template | None = None
+    speed_payload: str = "{speed}"
+    speed_steps: Annotated[int, Field(ge=1, le=100)] = 3
 
     def topic(self, template: str, channel: int) -> str:
         return template.format(channel=channel, index=channel - 1)
@@ -61,6 +81,7 @@ class MqttRelayOptions(Options):
 class MqttRelay(Driver[MqttLink]):
     name: ClassVar[str] = "mqtt"
     kind: ClassVar[Kind] = Kind.POWER
+    kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POWER, Kind.FAN})
     Options = MqttRelayOptions
     link_type = MqttLink
     options: MqttRelayOptions
@@ -70,6 +91,15 @@ class MqttRelay(Driver[MqttLink]):
         self.channels: dict[str, bool] = {}
         self.sequencing = False
         self._listening = False
+        self._speed: int | None = None  # a fan's last step set; unknown until then
+        self._guards: list[Guard] = []
+        # Guard check and write run as one step, so no other writer (an action, a
+        # sequence, a curtain) can slip between a guard's answer and the write.
+        self._writing = asyncio.Lock()
+
+    @property
+    def is_fan(self) -> bool:
+        return self.config.kind is Kind.FAN
 
     @classmethod
     def check_device(
@@ -91,8 +121,37 @@ class MqttRelay(Driver[MqttLink]):
         for step in o.sequence:
             if step.channel > o.channels:
                 yield ("options", "sequence"), f"sequence names channel {step.channel}"
+        speed = ("speed_topic", "speed_state_topic")
+        if device.kind is Kind.FAN:
+            if o.channels != 1:
+                yield ("options", "channels"), "a fan is one relay: channels = 1"
+            if o.sequence:
+                yield ("options", "sequence"), "a fan has no power sequence"
+            if (o.speed_topic is None) != (o.speed_state_topic is None):
+                yield ("options",), "speed_topic and speed_state_topic go together"
+            try:
+                o.speed_payload.format(speed=1)
+            except (KeyError, IndexError, ValueError):
+                yield ("options", "speed_payload"), "speed_payload: only {speed} may be used"
+        else:
+            for key in speed:
+                if getattr(o, key) is not None:
+                    yield ("options", key), f"{key}: only a fan has a speed"
+        for key in speed:
+            template = getattr(o, key)
+            if template is not None and any(c in template for c in "+#{}"):
+                yield ("options", key), f"{key}: a plain topic, no wildcards or templates"
+
+    @classmethod
+    def relay_channels(cls, options: Any) -> int:
+        return int(options.channels)
 
     def _state(self) -> State:
+        if self.is_fan:
+            on = bool(self.channels.get("1"))
+            steps, speed = self.options.speed_steps, self._speed
+            percent = 100 if speed is None or speed >= steps else round(speed * 100 / steps)
+            return {"on": on, "percent": percent if on else 0}
         return {"channels": dict(self.channels), "sequencing": self.sequencing}
 
     def _parse(self, channel: int, payload: bytes) -> bool:
@@ -140,26 +199,81 @@ class MqttRelay(Driver[MqttLink]):
             raise DeviceError("no state heard from the relay yet (query = false: waiting)")
         return self._state()
 
+    def add_guard(self, guard: Guard) -> None:
+        """An interlock on this relay's channels, owned by another device (a curtain)."""
+        self._guards.append(guard)
+
+    def _check_guards(self, switching_on: Iterable[int]) -> None:
+        on_now = {int(n) for n, on in self.channels.items() if on}
+        if (reason := check_guards(self._guards, set(switching_on), on_now)) is not None:
+            raise Refused(reason)
+
+    async def switch(self, channel: int, on: bool) -> None:
+        """Switch one channel, verified, and publish the new state: how a curtain drives
+        the relay. Guards apply; a running sequence does not refuse it (a curtain must
+        stop whatever the relay is doing)."""
+        if not 1 <= channel <= self.options.channels:
+            raise BadArguments(f"channel {channel}: the relay has {self.options.channels}")
+        await self._switch([channel], on)
+        self.report(self._state())
+
     async def _switch(self, channels: list[int], on: bool) -> None:
         payload = self.options.payload_on if on else self.options.payload_off
-        for channel in channels:
-            if await self._ask(channel, payload) != on:
-                raise DeviceError(f"channel {channel} did not switch {'on' if on else 'off'}")
+        async with self._writing:
+            if on:
+                self._check_guards(channels)  # all of them before the first is written
+            for channel in channels:
+                if await self._ask(channel, payload) != on:
+                    raise DeviceError(f"channel {channel} did not switch {'on' if on else 'off'}")
 
-    def _check_channel(self, args: ChannelArgs) -> list[int]:
+    def _check_channel(self, args: Args) -> list[int]:
         if self.sequencing:
             raise Refused("a power sequence is running")
-        if args.channel is None:
+        channel = args.channel if isinstance(args, ChannelArgs) else None  # a fan: NoArgs
+        if channel is None:
             return list(range(1, self.options.channels + 1))
-        if args.channel > self.options.channels:
-            raise BadArguments(f"channel {args.channel}: the relay has {self.options.channels}")
-        return [args.channel]
+        if channel > self.options.channels:
+            raise BadArguments(f"channel {channel}: the relay has {self.options.channels}")
+        return [channel]
 
-    async def do_on(self, args: ChannelArgs) -> State:
+    async def do_set_speed(self, args: SpeedArgs) -> State:
+        o = self.options
+        if args.percent == 0:
+            await self._switch([1], False)
+            return self._state()
+        if o.speed_topic is None or o.speed_state_topic is None:
+            if args.percent != 100:
+                raise BadArguments("this fan has no speed control: only 0 (off) and 100 (on)")
+        else:
+            step = math.ceil(args.percent * o.speed_steps / 100)
+            payload = o.speed_payload.format(speed=step)
+            topic, reply_topic = o.speed_topic, o.speed_state_topic
+            reply = await self.io.exchange(lambda link: link.request(topic, payload, reply_topic))
+            if self._parse_speed(reply) != step:
+                raise DeviceError(f"the fan did not take speed {step}")
+            self._speed = step
+        await self._switch([1], True)
+        return self._state()
+
+    @staticmethod
+    def _parse_speed(payload: bytes) -> int:
+        """The speed a fan answers: `2`, or a JSON object with it (`{"FanSpeed": 2}`)."""
+        text = payload.decode(errors="replace").strip()
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            raise ProtocolError(f"unexpected speed {text[:40]!r}") from None
+        if isinstance(value, dict):
+            value = next((v for v in value.values() if isinstance(v, int)), None)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ProtocolError(f"unexpected speed {text[:40]!r}")
+        return value
+
+    async def do_on(self, args: Args) -> State:
         await self._switch(self._check_channel(args), True)
         return self._state()
 
-    async def do_off(self, args: ChannelArgs) -> State:
+    async def do_off(self, args: Args) -> State:
         await self._switch(self._check_channel(args), False)
         return self._state()
 
@@ -176,6 +290,9 @@ class MqttRelay(Driver[MqttLink]):
     async def _sequence(self, steps: list[Step], on: bool) -> State:
         if self.sequencing:
             raise Refused("a power sequence is running")
+        if on:
+            # Refused before the first step, not halfway through the hall's power-up.
+            self._check_guards(step.channel for step in steps)
         self.sequencing = True
         self.report(self._state())
         try:

@@ -5,7 +5,10 @@ Not a server like the other emulators: it is a client of the broker at the emula
 on `stat/<topic>/POWER<n>` (`POWER` alone on a one-relay device, as Tasmota does) and
 in `stat/<topic>/RESULT`, keeps `tele/<topic>/LWT` (`Online`, last will `Offline`),
 and counts the commands that switched a relay, so tests can check a command was
-carried out once. `press(n)` switches a relay from the device's side (its button).
+carried out once (`history`: the relays after each change, so a test sees every
+state they passed through). `press(n)` switches a relay from its side (its button).
+Like an iFan it also takes `cmnd/<topic>/FanSpeed` 0-3 and answers the speed in
+`stat/<topic>/RESULT` (`{"FanSpeed": 2}`); `fan_speed` is what it was last set to.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class TasmotaEmulator(Emulator):
         super().__init__(host, port, options or TasmotaOptions())
         self.relays = [False] * self.options.relays
         self.switched = 0  # commands that changed a relay
+        self.history: list[tuple[bool, ...]] = []  # the relays after every change
+        self.fan_speed = 0
         self._client: MqttClient | None = None
         self._connected = asyncio.Event()
 
@@ -65,6 +70,9 @@ class TasmotaEmulator(Emulator):
 
     def _on_message(self, msg: Message) -> None:
         command = msg.topic.rsplit("/", 1)[-1].upper()
+        if command == "FANSPEED":
+            self._fan_speed(msg.payload)
+            return
         if not command.startswith("POWER"):
             return
         number = command[5:] or "1"
@@ -78,8 +86,18 @@ class TasmotaEmulator(Emulator):
         if value is not None and value != self.relays[n - 1]:
             self.relays[n - 1] = value
             self.switched += 1
+            self.history.append(tuple(self.relays))
         if value is not None or word == "":
             self._tell(n)
+
+    def _fan_speed(self, payload: bytes) -> None:
+        assert self._client is not None
+        word = payload.decode(errors="replace").strip()
+        if word.isdigit() and 0 <= int(word) <= 3:
+            self.fan_speed = int(word)
+        if word == "" or word.isdigit():
+            answer = json.dumps({"FanSpeed": self.fan_speed})
+            self._client.publish(f"stat/{self.options.topic}/RESULT", answer, qos=1)
 
     def _tell(self, n: int) -> None:
         assert self._client is not None
@@ -91,4 +109,5 @@ class TasmotaEmulator(Emulator):
     def press(self, n: int) -> None:
         """The relay's own button: it switches and tells, unasked."""
         self.relays[n - 1] = not self.relays[n - 1]
+        self.history.append(tuple(self.relays))
         self._tell(n)
