@@ -39,7 +39,6 @@ set, a running fan is reported at 100 %.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Iterable
@@ -47,12 +46,11 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from daemon.errors import BadArguments, DeviceError, ProtocolError, Refused
-from daemon.kinds import Args, ChannelArgs, Kind, NoArgs, SpeedArgs, State
+from daemon.errors import BadArguments, DeviceError, ProtocolError
+from daemon.kinds import Kind, SpeedArgs, State
 from drivers.base import Driver, Options
-from drivers.modbus.relay import Step
 from drivers.mqtt.link import MqttLink
-from drivers.relays import Guard, check_guards
+from drivers.relays import RelayChannels, Step
 
 Template = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -78,7 +76,7 @@ class MqttRelayOptions(Options):
         return template.format(channel=channel, index=channel - 1)
 
 
-class MqttRelay(Driver[MqttLink]):
+class MqttRelay(RelayChannels, Driver[MqttLink]):
     name: ClassVar[str] = "mqtt"
     kind: ClassVar[Kind] = Kind.POWER
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POWER, Kind.FAN})
@@ -88,14 +86,9 @@ class MqttRelay(Driver[MqttLink]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.channels: dict[str, bool] = {}
-        self.sequencing = False
+        self._init_relays()
         self._listening = False
         self._speed: int | None = None  # a fan's last step set; unknown until then
-        self._guards: list[Guard] = []
-        # Guard check and write run as one step, so no other writer (an action, a
-        # sequence, a curtain) can slip between a guard's answer and the write.
-        self._writing = asyncio.Lock()
 
     @property
     def is_fan(self) -> bool:
@@ -142,17 +135,13 @@ class MqttRelay(Driver[MqttLink]):
             if template is not None and any(c in template for c in "+#{}"):
                 yield ("options", key), f"{key}: a plain topic, no wildcards or templates"
 
-    @classmethod
-    def relay_channels(cls, options: Any) -> int:
-        return int(options.channels)
-
     def _state(self) -> State:
         if self.is_fan:
             on = bool(self.channels.get("1"))
             steps, speed = self.options.speed_steps, self._speed
             percent = 100 if speed is None or speed >= steps else round(speed * 100 / steps)
             return {"on": on, "percent": percent if on else 0}
-        return {"channels": dict(self.channels), "sequencing": self.sequencing}
+        return super()._state()
 
     def _parse(self, channel: int, payload: bytes) -> bool:
         text = payload.decode(errors="replace").strip().lower()
@@ -199,47 +188,16 @@ class MqttRelay(Driver[MqttLink]):
             raise DeviceError("no state heard from the relay yet (query = false: waiting)")
         return self._state()
 
-    def add_guard(self, guard: Guard) -> None:
-        """An interlock on this relay's channels, owned by another device (a curtain)."""
-        self._guards.append(guard)
-
-    def _check_guards(self, switching_on: Iterable[int]) -> None:
-        on_now = {int(n) for n, on in self.channels.items() if on}
-        if (reason := check_guards(self._guards, set(switching_on), on_now)) is not None:
-            raise Refused(reason)
-
-    async def switch(self, channel: int, on: bool) -> None:
-        """Switch one channel, verified, and publish the new state: how a curtain drives
-        the relay. Guards apply; a running sequence does not refuse it (a curtain must
-        stop whatever the relay is doing)."""
-        if not 1 <= channel <= self.options.channels:
-            raise BadArguments(f"channel {channel}: the relay has {self.options.channels}")
-        await self._switch([channel], on)
-        self.report(self._state())
-
-    async def _switch(self, channels: list[int], on: bool) -> None:
+    async def _write_channels(self, channels: list[int], on: bool) -> None:
         payload = self.options.payload_on if on else self.options.payload_off
-        async with self._writing:
-            if on:
-                self._check_guards(channels)  # all of them before the first is written
-            for channel in channels:
-                if await self._ask(channel, payload) != on:
-                    raise DeviceError(f"channel {channel} did not switch {'on' if on else 'off'}")
-
-    def _check_channel(self, args: Args) -> list[int]:
-        if self.sequencing:
-            raise Refused("a power sequence is running")
-        channel = args.channel if isinstance(args, ChannelArgs) else None  # a fan: NoArgs
-        if channel is None:
-            return list(range(1, self.options.channels + 1))
-        if channel > self.options.channels:
-            raise BadArguments(f"channel {channel}: the relay has {self.options.channels}")
-        return [channel]
+        for channel in channels:
+            if await self._ask(channel, payload) != on:
+                raise DeviceError(f"channel {channel} did not switch {'on' if on else 'off'}")
 
     async def do_set_speed(self, args: SpeedArgs) -> State:
         o = self.options
         if args.percent == 0:
-            await self._switch([1], False)
+            await self._write([1], False)
             return self._state()
         if o.speed_topic is None or o.speed_state_topic is None:
             if args.percent != 100:
@@ -252,7 +210,7 @@ class MqttRelay(Driver[MqttLink]):
             if self._parse_speed(reply) != step:
                 raise DeviceError(f"the fan did not take speed {step}")
             self._speed = step
-        await self._switch([1], True)
+        await self._write([1], True)
         return self._state()
 
     @staticmethod
@@ -268,39 +226,3 @@ class MqttRelay(Driver[MqttLink]):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ProtocolError(f"unexpected speed {text[:40]!r}")
         return value
-
-    async def do_on(self, args: Args) -> State:
-        await self._switch(self._check_channel(args), True)
-        return self._state()
-
-    async def do_off(self, args: Args) -> State:
-        await self._switch(self._check_channel(args), False)
-        return self._state()
-
-    def _steps(self) -> list[Step]:
-        o = self.options
-        return o.sequence or [Step(channel=n) for n in range(1, o.channels + 1)]
-
-    async def do_sequence_on(self, args: NoArgs) -> State:
-        return await self._sequence(self._steps(), True)
-
-    async def do_sequence_off(self, args: NoArgs) -> State:
-        return await self._sequence(list(reversed(self._steps())), False)
-
-    async def _sequence(self, steps: list[Step], on: bool) -> State:
-        if self.sequencing:
-            raise Refused("a power sequence is running")
-        if on:
-            # Refused before the first step, not halfway through the hall's power-up.
-            self._check_guards(step.channel for step in steps)
-        self.sequencing = True
-        self.report(self._state())
-        try:
-            for i, step in enumerate(steps):
-                await self._switch([step.channel], on)
-                self.report(self._state())
-                if step.delay_ms and i < len(steps) - 1:
-                    await asyncio.sleep(step.delay_ms / 1000)
-        finally:
-            self.sequencing = False
-        return self._state()
