@@ -22,7 +22,7 @@ run: $(STAMP)
 	@echo
 	@echo "  gridhall demo on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/docs)"
 	@echo "  Get an admin token in another terminal:"
-	@echo "    $(BIN)/gridhall token create --role admin --name $$USER -c $(CONFIG)"
+	@echo "    $(BIN)/gridhall token create --role admin --name $${USER:-admin} -c $(CONFIG)"
 	@echo "  then: curl -H \"Authorization: Bearer <token>\" http://127.0.0.1:8080/api/v1/devices"
 	@echo
 	$(BIN)/gridhall run -c $(CONFIG)
