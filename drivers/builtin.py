@@ -13,6 +13,7 @@ from daemon.hookspecs import hookimpl
 PACKAGES = (
     "drivers.modbus",
     "drivers.extron",
+    "drivers.ihse",
     "drivers.pjlink",
     "drivers.samsung",
     "drivers.curtain",
