@@ -356,3 +356,16 @@ def test_the_same_channel_twice_is_a_config_error(tmp_path: Path) -> None:
     extra = curtain("c1", "relay", 5, 5)
     [(line, message)] = config_issues(relay_config(tmp_path, free_port(), extra=extra))
     assert line == "[device.options]" and "the same channel" in message
+
+
+def test_the_estimate_never_passes_the_runs_target() -> None:
+    """A timer that wakes late (a busy machine) must not report 42 on the way to 40."""
+    from drivers.curtain import travel
+
+    up = travel.run_toward("opening", 0.0, 40.0, now=0.0, travel_s=1.0, margin=0.1)
+    assert abs(up.position(0.2, 1.0) - 20.0) < 1e-9
+    assert up.position(0.5, 1.0) == 40.0
+    down = travel.run_toward("closing", 60.0, 20.0, now=0.0, travel_s=1.0, margin=0.1)
+    assert down.position(1.0, 1.0) == 20.0
+    full = travel.run_toward("opening", 90.0, travel.OPEN, now=0.0, travel_s=1.0, margin=0.1)
+    assert full.position(5.0, 1.0) == travel.OPEN

@@ -32,9 +32,12 @@ class Run:
         return self.started + self.duration
 
     def position(self, now: float, travel_s: float) -> float:
+        """Where the curtain is `now`: never past the run's target, where the motor is
+        switched off (a late timer must not report 42 on the way to 40)."""
         moved = max(0.0, now - self.started) / travel_s * 100
-        position = self.start + moved if self.direction == "opening" else self.start - moved
-        return min(OPEN, max(CLOSED, position))
+        if self.direction == "opening":
+            return min(self.start + moved, self.target, OPEN)
+        return max(self.start - moved, self.target, CLOSED)
 
 
 def heading(position: float, target: float) -> Direction | None:
