@@ -74,6 +74,42 @@ def relay_config(
     return path
 
 
+def device_on_a_line(
+    tmp_path: Path,
+    url: str,
+    device: str,
+    *,
+    poll_ms: int = 200,
+    timeout_ms: int = 300,
+    reconnect_max_ms: int = 2000,
+    options: str = "",
+) -> Path:
+    """A config with one bus `line` at `url` and one device on it. `device` is the
+    device table's own lines (id, kind, driver, name...); `options` the lines of its
+    `[device.options]`."""
+    text = textwrap.dedent(
+        f"""
+        [api]
+        listen = "127.0.0.1:{free_port()}"
+        [storage]
+        path = "gridhall.db"
+        [[bus]]
+        id = "line"
+        url = "{url}"
+        timeout_ms = {timeout_ms}
+        reconnect_min_ms = 1000
+        reconnect_max_ms = {reconnect_max_ms}
+        [[device]]
+        bus = "line"
+        poll_ms = {poll_ms}
+        """
+    )
+    text += textwrap.dedent(device) + "[device.options]\n" + textwrap.dedent(options)
+    path = tmp_path / "gridhall.toml"
+    path.write_text(text)
+    return path
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

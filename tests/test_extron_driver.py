@@ -3,7 +3,6 @@ real pty: every result is checked on the emulator's own ties, not the driver's w
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,38 +15,28 @@ from daemon.devices import Device
 from daemon.pluginhost import PluginHost
 from drivers.emulators.stream import Fault, Session
 from drivers.extron.emulator import ExtronEmulator, ExtronEmulatorOptions
-from tests.support import Running, free_port, running, wait_for
+from tests.support import Running, device_on_a_line, free_port, running, wait_for
 
 POLL_MS, TIMEOUT_MS, RECONNECT_MAX_MS = 200, 300, 2000
 QUIET_POLL_MS = 3_600_000  # no poll after the first read: only what a test causes is sent
 
 
 def write_config(tmp_path: Path, url: str, options: str = "", poll_ms: int = POLL_MS) -> Path:
-    text = textwrap.dedent(
-        f"""
-        [api]
-        listen = "127.0.0.1:{free_port()}"
-        [storage]
-        path = "gridhall.db"
-        [[bus]]
-        id = "line"
-        url = "{url}"
-        timeout_ms = {TIMEOUT_MS}
-        reconnect_min_ms = 1000
-        reconnect_max_ms = {RECONNECT_MAX_MS}
-        [[device]]
+    device = """
         id = "matrix"
         kind = "matrix"
         driver = "extron-sis"
-        bus = "line"
         name = "Video wall matrix"
-        poll_ms = {poll_ms}
-        [device.options]
         """
+    return device_on_a_line(
+        tmp_path,
+        url,
+        device,
+        poll_ms=poll_ms,
+        timeout_ms=TIMEOUT_MS,
+        reconnect_max_ms=RECONNECT_MAX_MS,
+        options=options,
     )
-    path = tmp_path / "gridhall.toml"
-    path.write_text(text + textwrap.dedent(options))
-    return path
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ word."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from daemon.devices import Device
 from drivers.emulators.stream import Fault, Session
 from drivers.ihse import protocol as draco
 from drivers.ihse.emulator import DracoEmulator, DracoEmulatorOptions
-from tests.support import Running, free_port, running, wait_for
+from tests.support import Running, device_on_a_line, free_port, running, wait_for
 
 POLL_MS, TIMEOUT_MS, RECONNECT_MAX_MS = 200, 300, 2000
 QUIET_POLL_MS = 3_600_000  # no poll after the first read: only what a test causes is sent
@@ -25,33 +24,22 @@ UNKNOWN = {str(c): None for c in range(1, CONSOLES + 1)}
 
 
 def write_config(tmp_path: Path, url: str, poll_ms: int = POLL_MS) -> Path:
-    text = textwrap.dedent(
-        f"""
-        [api]
-        listen = "127.0.0.1:{free_port()}"
-        [storage]
-        path = "gridhall.db"
-        [[bus]]
-        id = "line"
-        url = "{url}"
-        timeout_ms = {TIMEOUT_MS}
-        reconnect_min_ms = 1000
-        reconnect_max_ms = {RECONNECT_MAX_MS}
-        [[device]]
+    device = """
         id = "kvm"
         kind = "matrix"
         driver = "ihse-draco"
-        bus = "line"
         name = "Operator KVM"
-        poll_ms = {poll_ms}
-        [device.options]
-        cpus = {CPUS}
-        consoles = {CONSOLES}
         """
+    options = f"cpus = {CPUS}\nconsoles = {CONSOLES}\n"
+    return device_on_a_line(
+        tmp_path,
+        url,
+        device,
+        poll_ms=poll_ms,
+        timeout_ms=TIMEOUT_MS,
+        reconnect_max_ms=RECONNECT_MAX_MS,
+        options=options,
     )
-    path = tmp_path / "gridhall.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture
