@@ -30,9 +30,7 @@ import sys
 import tempfile
 import textwrap
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -47,30 +45,6 @@ from drivers.modbus.emulator import ModbusEmulator, ModbusOptions  # noqa: E402
 
 STEPS = 16
 AIM_MS = 50.0
-
-
-class StampedModbus(ModbusEmulator):
-    """The relay board's side: when each coil write arrives."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.writes: list[float] = []
-
-    async def _on_access(
-        self,
-        unit: int,
-        function_code: int,
-        start_address: int,
-        address: int,
-        count: int,
-        current: list[int],
-        set_values: Any,
-    ) -> None:
-        if function_code in (5, 15) and set_values:
-            self.writes.append(time.time())
-        await super()._on_access(
-            unit, function_code, start_address, address, count, current, set_values
-        )
 
 
 def free_port() -> int:
@@ -137,7 +111,7 @@ async def sleep_loop(delay_ms: int) -> list[float]:
     return late
 
 
-async def bench(runs: int, delay_ms: int, emu: StampedModbus) -> dict[str, list[float]]:
+async def bench(runs: int, delay_ms: int, emu: ModbusEmulator) -> dict[str, list[float]]:
     plugins = PluginHost()
     plugins.load(entry_points=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,14 +126,16 @@ async def bench(runs: int, delay_ms: int, emu: StampedModbus) -> dict[str, list[
                     await asyncio.sleep(0.02)
                 for _ in range(runs):
                     for direction in ("up", "down"):
-                        emu.writes.clear()
+                        emu.coil_writes.clear()
                         r = await client.post(
                             f"/api/v1/scenes/hall-{direction}/run?wait=true", headers=headers
                         )
                         run = r.json()
-                        if run["status"] != "done" or len(emu.writes) != STEPS:
+                        if run["status"] != "done" or len(emu.coil_writes) != STEPS:
                             raise SystemExit(f"the sequence did not run cleanly: {run}")
-                        for step, arrived in zip(run["steps"], sorted(emu.writes), strict=True):
+                        for step, arrived in zip(
+                            run["steps"], sorted(at for at, _, _, _ in emu.coil_writes), strict=True
+                        ):
                             figures["scene"].append(step["late_ms"])
                             figures["device"].append((arrived - step["planned_at"]) * 1000)
                         figures["sleep"].extend(await sleep_loop(delay_ms))
@@ -173,7 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    emu = StampedModbus("127.0.0.1", free_port(), ModbusOptions(units=[1], coils=STEPS))
+    emu = ModbusEmulator("127.0.0.1", free_port(), ModbusOptions(units=[1], coils=STEPS))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

@@ -283,30 +283,6 @@ async def test_sequence_down_runs_in_reverse(hall: Running, modbus: ModbusEmulat
     assert await modbus.coils(1, 0, 8) == [False] * 8
 
 
-class TimedModbus(ModbusEmulator):
-    """Records when each coil write reaches the emulator (the device's side)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.writes: list[tuple[float, int, list[Any]]] = []
-
-    async def _on_access(
-        self,
-        unit: int,
-        function_code: int,
-        start_address: int,
-        address: int,
-        count: int,
-        current: list[int],
-        set_values: Any,
-    ) -> None:
-        if function_code in (5, 15) and set_values:
-            self.writes.append((time.time(), address, list(set_values or [])))
-        await super()._on_access(
-            unit, function_code, start_address, address, count, current, set_values
-        )
-
-
 SIXTEEN = "\n".join(
     f"""
 [[sequence.step]]
@@ -321,7 +297,7 @@ delay_ms = 40
 
 
 async def test_sequence_steps_reach_the_devices_within_50ms_of_plan(tmp_path: Path) -> None:
-    emu = TimedModbus("127.0.0.1", free_port(), ModbusOptions(units=[1], coils=16))
+    emu = ModbusEmulator("127.0.0.1", free_port(), ModbusOptions(units=[1], coils=16))
     await emu.start()
     try:
         extra = '[[sequence]]\nid = "sixteen"\n' + SIXTEEN
@@ -337,13 +313,11 @@ async def test_sequence_steps_reach_the_devices_within_50ms_of_plan(tmp_path: Pa
         await emu.stop()
     assert run["status"] == "done"
     steps = run["steps"]
-    assert len(steps) == 16 and len(emu.writes) == 16
+    writes = sorted((at, address) for at, _, address, _ in emu.coil_writes)
+    assert len(steps) == 16 and len(writes) == 16
     scene_late = [s["late_ms"] for s in steps]
-    arrival_late = [
-        (at - s["planned_at"]) * 1000
-        for s, (at, address, _) in zip(steps, sorted(emu.writes), strict=True)
-    ]
-    assert [address for _, address, _ in sorted(emu.writes)] == list(range(16))
+    arrival_late = [(at - s["planned_at"]) * 1000 for s, (at, _) in zip(steps, writes, strict=True)]
+    assert [address for _, address in writes] == list(range(16))
     print(
         f"\nscene late ms: p50 {statistics.median(scene_late):.2f} max {max(scene_late):.2f};"
         f" at the emulator: p50 {statistics.median(arrival_late):.2f}"

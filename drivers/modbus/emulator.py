@@ -7,8 +7,10 @@ the values given. Tests read and write the device's side with `coils()`, `set_co
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from functools import partial
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from pydantic import Field
 from pymodbus import FramerType
@@ -42,6 +44,9 @@ class ModbusEmulator(Emulator):
         # dropped, as a drive in keypad (local) mode does with remote commands.
         self.ignored_writes: set[tuple[int, int]] = set()
         self.connections = 0
+        # (time.time(), unit, address, values) of the latest coil writes, for tests and
+        # benches that check when a command reached the board; bounded for the demo.
+        self.coil_writes: deque[tuple[float, int, int, list[Any]]] = deque(maxlen=10_000)
 
     def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
         # The unit: byte 0 of an RTU frame; after the MBAP header (transaction(2)
@@ -64,7 +69,11 @@ class ModbusEmulator(Emulator):
         current: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> None:
-        """pymodbus asks this before every access; an ignored write keeps the old value."""
+        """pymodbus asks this before every access (twice for a write, once without its
+        values). Coil writes are logged with when they arrived; an ignored register
+        write keeps the old value."""
+        if function_code in (5, 15) and set_values:
+            self.coil_writes.append((time.time(), unit, address, list(set_values)))
         if function_code not in (6, 16) or not set_values:
             return
         written = cast(list[int], set_values)  # FC06 and FC16 write registers
