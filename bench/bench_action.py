@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import free_port, pct
 from pymodbus.client import AsyncModbusTcpClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,7 @@ BARE_APP = """
 import sys
 import uvicorn
 from fastapi import FastAPI, Request
+
 app = FastAPI()
 @app.post("/act")
 async def act(request: Request):
@@ -72,17 +74,6 @@ async def act(request: Request):
     return {"id": "relay", "state": {"channels": {str(body["channel"]): True}}}
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 @contextmanager
@@ -285,7 +276,7 @@ async def command_waits(url: str, n: int, headers: dict[str, str]) -> list[float
 
 
 def line(name: str, values: list[float]) -> str:
-    p50, p99 = pct(values, 0.5) * 1000, pct(values, 0.99) * 1000
+    p50, p99 = pct(values, 50) * 1000, pct(values, 99) * 1000
     return f"  {name:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
 
 
@@ -375,8 +366,8 @@ def main() -> None:
     print(line("command wait before the wire", waits))
     print(
         f"  one frame time (direct p50) {frame * 1000:.2f} ms; command wait p50 / frame "
-        f"{pct(waits, 0.5) / frame:.2f}x, p99 / frame {pct(waits, 0.99) / frame:.2f}x   "
-        f"aim: under one frame time: {'met' if pct(waits, 0.5) < frame else 'NOT met'} at p50"
+        f"{pct(waits, 50) / frame:.2f}x, p99 / frame {pct(waits, 99) / frame:.2f}x   "
+        f"aim: under one frame time: {'met' if pct(waits, 50) < frame else 'NOT met'} at p50"
     )
 
 

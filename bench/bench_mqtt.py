@@ -40,18 +40,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import free_port, pct  # noqa: E402
+
 from daemon.config import load  # noqa: E402
 from daemon.pluginhost import PluginHost  # noqa: E402
 from daemon.runtime import Daemon  # noqa: E402
 from drivers.modbus.emulator import ModbusEmulator, ModbusOptions  # noqa: E402
 
 BATCH = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -116,11 +112,6 @@ async def wait_arrival(sub: Subscriber, seq: int, timeout: float = 5.0) -> float
         return await asyncio.wait_for(waiter, timeout)
     except TimeoutError:
         raise SystemExit(f"message {seq} never arrived") from None
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def main(n: int) -> None:

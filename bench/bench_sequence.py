@@ -25,7 +25,6 @@ import asyncio
 import datetime
 import logging
 import platform
-import socket
 import sys
 import tempfile
 import textwrap
@@ -37,6 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import free_port, pct  # noqa: E402
+
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
 from daemon.pluginhost import PluginHost  # noqa: E402
@@ -45,17 +46,6 @@ from drivers.modbus.emulator import ModbusEmulator, ModbusOptions  # noqa: E402
 
 STEPS = 16
 AIM_MS = 50.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def config(folder: Path, modbus_port: int, delay_ms: int) -> Path:

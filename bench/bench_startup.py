@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "etc" / "gridhall.toml"
@@ -65,6 +66,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
 
 
 def notify(message):
@@ -142,12 +144,6 @@ class BaselineTarget(Target):
         app = self.workdir / "bare_app.py"
         app.write_text(BASELINE_APP)
         self.argv = [sys.executable, str(app), str(self.port)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def demo_config(api_port: int, bus_port: int, db: Path) -> str:
