@@ -152,3 +152,39 @@ def gridhall_grid_member_on_duty(grid: str, host: Host) -> dict[str, Any] | None
     `{"person", "name", "grid", "since"}`. No personal fields: fetch those through
     the API with a role that may see them. The first non-None answer wins. Since 0.2.
     """
+
+
+@hookspec
+def gridhall_ticket_changed(change: dict[str, Any], host: Host) -> None:
+    """Called by the ticket plugin after each change to a ticket is committed: its
+    creation (`transition` "collect") and every workflow transition. May return an
+    awaitable; a failing implementation is logged and the others still run.
+
+    `change` is `{"seq", "at", "actor", "transition", "from", "to", "data", "ticket"}`:
+    `seq` increases with every change (the history row's id), `data` the transition's
+    arguments (a reopen's reason, an evaluation's satisfaction), `ticket` the ticket
+    after the change: `{"id", "category", "tier", "major", "state", "channel", "grid",
+    "street", "department", "member", "handler", "reporter", "created_at", "due_at",
+    "closed_at", "on_time"}`. Delivery is at most once (a crash between the commit and
+    the call loses the call): a plugin that must see every change keeps the last `seq`
+    it handled and asks `gridhall_ticket_changes` for the rest at startup. Since 0.3.
+    """
+
+
+@hookspec(firstresult=True)
+def gridhall_ticket_changes(after: int, limit: int, host: Host) -> list[dict[str, Any]] | None:
+    """The committed ticket changes with `seq > after`, oldest first, at most `limit`,
+    each shaped as `gridhall_ticket_changed`'s `change` (its `ticket` as it is now).
+    Answered by the ticket plugin; None when no ticket plugin is loaded. Since 0.3.
+    """
+
+
+@hookspec
+def gridhall_ticket_alert(alert: dict[str, Any], host: Host) -> None:
+    """A ticket or a whistle needs attention: `alert` is `{"kind", "level", "ticket",
+    "whistle", "message", "at"}`, `kind` one of "reminder" (near its deadline),
+    "overdue", "escalated" (supervision moved up a level, `level` the new one),
+    "whistle_unanswered". The same alert goes out as the event `tickets.<kind>` on the
+    event stream and MQTT; this hook is for code that acts on it (the config's
+    `[[tickets.on_alert]]` runs a scene the same way). May return an awaitable. Since 0.3.
+    """

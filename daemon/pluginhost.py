@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Modules registered before the entry points, in this order. The governance plugins
 # live under `plugins/` and are listed here as they land.
-DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin", "plugins.grid")
+DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin", "plugins.grid", "plugins.tickets")
 
 BLOCK_ENV = "GRIDHALL_BLOCK_PLUGINS"
 
@@ -188,6 +188,25 @@ class PluginHost:
             grid=grid, host=host
         )
         return found
+
+    async def ticket_changed(self, change: dict[str, Any], host: Host) -> None:
+        """Every plugin hears of a committed ticket change; one that fails is logged."""
+        await self._notify("gridhall_ticket_changed", change=change, host=host)
+
+    def ticket_changes(self, after: int, limit: int, host: Host) -> list[dict[str, Any]]:
+        """Committed ticket changes after `after`, oldest first ([] with no ticket plugin)."""
+        found = self.pm.hook.gridhall_ticket_changes(after=after, limit=limit, host=host)
+        return list(found or [])
+
+    async def ticket_alert(self, alert: dict[str, Any], host: Host) -> None:
+        await self._notify("gridhall_ticket_alert", alert=alert, host=host)
+
+    async def _notify(self, hook: str, **kwargs: Any) -> None:
+        for impl in self._impls(hook):
+            try:
+                await await_me_maybe(_call(impl, **kwargs))
+            except Exception:
+                log.exception("plugin %s failed in %s", impl.plugin_name, hook)
 
     async def event(self, event: Event, host: Host) -> None:
         """Every observer sees every event, whatever another one raised."""
