@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -39,11 +40,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     setup_logging(config.logging.level)
+    from daemon.backup import BackupError
     from daemon.runtime import Daemon
 
     try:
         return asyncio.run(Daemon(config, args.plugins).serve())
-    except (StoreError, OSError) as exc:  # the store, or an emulator's port
+    except (StoreError, BackupError, OSError) as exc:  # the store, its lock, a port
         logging.getLogger("gridhall").error("cannot start: %s", exc)
         return 1
 
@@ -95,6 +97,39 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from daemon.backup import BackupError, backup
+
+    config = _load(args)
+    if config is None:
+        return 1
+    try:
+        copied = backup(config.db_path, args.dest)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{copied.path}: {copied.bytes} bytes, {copied.tables} tables, {copied.rows} rows")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from daemon.backup import BackupError, restore
+
+    config = _load(args)
+    if config is None:
+        return 1
+    try:
+        copied, previous = restore(config.db_path, args.source)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    if previous is not None:
+        print(f"the store it replaced is kept as {previous}")
+    print(f"{copied.path}: restored from {args.source}", end=": ")
+    print(f"{copied.tables} tables, {copied.rows} rows")
+    return 0
+
+
 def build_parser(plugins: PluginHost | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridhall", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gridhall {__version__}")
@@ -124,6 +159,18 @@ def build_parser(plugins: PluginHost | None = None) -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     with_config(p)
     p.set_defaults(func=cmd_token_create)
+    p = sub.add_parser(
+        "backup", help="copy the store to DEST (a file or a folder), safely while it runs"
+    )
+    p.add_argument("dest", type=Path)
+    with_config(p)
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser(
+        "restore", help="replace the store with a backup (the daemon must be stopped)"
+    )
+    p.add_argument("source", type=Path)
+    with_config(p)
+    p.set_defaults(func=cmd_restore)
     if plugins is not None:
         plugins.add_cli(sub)
     return parser

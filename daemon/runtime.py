@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from daemon.api.app import create_app
 from daemon.auth import Roles
+from daemon.backup import held_by_daemon
 from daemon.config import Config
 from daemon.devices import Devices
 from daemon.events import EventBus
@@ -49,6 +50,7 @@ class Daemon:
         self._dispatcher: asyncio.Task[None] | None = None
         self._dispatching = asyncio.Event()
         self._reload_tasks: set[asyncio.Task[bool]] = set()
+        self._lock = contextlib.ExitStack()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
@@ -60,6 +62,9 @@ class Daemon:
 
     async def start(self) -> None:
         host = self.host
+        # Held while we run: a second daemon on the same store, or a restore, is refused.
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(held_by_daemon(self.config.db_path))
         for emulator in self.emulators:
             await emulator.start()
         await host.store.open()
@@ -88,6 +93,7 @@ class Daemon:
         await host.store.close()  # never cut short: it commits what was acknowledged
         for emulator in self.emulators:
             await _bounded("emulator", emulator.stop())
+        self._lock.close()
 
     async def _dispatch_events(self) -> None:
         """Hand every event to the plugins, in order, from one task."""
