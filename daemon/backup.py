@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon.store import StoreError
+
 PAGES_PER_STEP = 256  # lets the daemon's writers in between steps of a large backup
 
 
@@ -42,8 +44,11 @@ def lock_path(store: Path) -> Path:
 def held_by_daemon(store: Path) -> Iterator[None]:
     """Held by a running daemon for its whole life: `restore` refuses while it is."""
     path = lock_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {store}: {exc}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
