@@ -290,7 +290,11 @@ def ticket_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     into one feed with increasing seq; each change carries the ticket after it."""
     walks = []
     for ticket_id in range(1, draw(st.integers(1, 4)) + 1):
-        ticket = {"id": ticket_id, "reporter": draw(st.sampled_from(["r0", "r1", None]))}
+        ticket = {
+            "id": ticket_id,
+            "reporter": draw(st.sampled_from(["r0", "r1", None])),
+            "channel": draw(st.sampled_from(["resident", "hotline", "grid_app"])),
+        }
         state, steps = "collected", [("collect", dict(ticket, state="collected", on_time=None))]
         for _ in range(draw(st.integers(0, 9))):
             legal = legal_transitions(state)
@@ -325,8 +329,9 @@ def ticket_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 def expected_from(feed: list[dict[str, Any]]) -> dict[str, int]:
-    """The default rules, applied by hand: 30 to a reporter at register, taken back at
-    invalidate; 60 to the handler at an on-time verify, taken back at reopen."""
+    """The default rules, applied by hand: 30 to a resident who reported (not through
+    the grid app) at register, taken back at invalidate; 60 to the handler at an
+    on-time verify, taken back at reopen."""
     paid: dict[str, int] = {}
     live: dict[tuple[int, str], str] = {}  # (ticket, rule) -> account holding the award
     for c in feed:
@@ -339,7 +344,8 @@ def expected_from(feed: list[dict[str, Any]]) -> dict[str, int]:
             if tr == back and key in live:
                 account = live.pop(key)
                 paid[account] -= amount
-            if tr == on and t.get(pay) and (name != "close" or t["on_time"]) and key not in live:
+            earns = t.get("on_time") if name == "close" else t["channel"] != "grid_app"
+            if tr == on and t.get(pay) and earns and key not in live:
                 live[key] = f"{kind}:{t[pay]}"
                 paid[live[key]] = paid.get(live[key], 0) + amount
     return paid

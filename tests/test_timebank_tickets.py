@@ -91,6 +91,16 @@ async def test_a_late_close_pays_nothing(hall: Running, desk: TicketDesk) -> Non
     assert await entries(hall) == []
 
 
+async def test_a_members_own_report_through_the_app_is_not_rewarded(
+    hall: Running, desk: TicketDesk
+) -> None:
+    await desk.change(hall.host, 1, "collect", reporter="m-7", channel="grid_app")
+    await desk.change(hall.host, 1, "register")
+    await desk.change(hall.host, 2, "collect", reporter="r-2", channel="hotline")
+    await desk.change(hall.host, 2, "register")
+    assert [e["to"] for e in await entries(hall)] == ["resident:r-2"]
+
+
 async def test_closed_reopened_closed_again_is_paid_once_net(
     hall: Running, desk: TicketDesk
 ) -> None:

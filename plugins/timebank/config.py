@@ -8,7 +8,7 @@ is always what the file says.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,8 +62,15 @@ class Rule(BaseModel):
     per_hour: Annotated[int | None, Field(gt=0)] = None  # api: credits per confirmed hour
     pay: Literal["reporter", "handler", "member"] | None = None  # ticket: who earns it
     account_kind: Literal["member", "resident", "organisation"] = "member"
-    when: dict[str, Scalar] = {}  # ticket: fields that must equal these
+    # ticket: fields that must equal these (a list: be one of them)
+    when: dict[str, Scalar | list[Scalar]] = {}
     reversed_on: list[str] = []  # ticket: transitions that take the award back
+
+    def matches(self, ticket: dict[str, Any]) -> bool:
+        return all(
+            ticket.get(k) in v if isinstance(v, list) else ticket.get(k) == v
+            for k, v in self.when.items()
+        )
 
     @property
     def transition(self) -> str | None:
@@ -109,6 +116,8 @@ DEFAULT_RULES = [
         id="report-verified",
         name="a report accepted as a real case, to its reporter",
         on="ticket.register",
+        # Residents' channels: a grid member's own report through the app is the job.
+        when={"channel": ["resident", "hotline", "open311"]},
         pay="reporter",
         account_kind="resident",
         role="reporter",

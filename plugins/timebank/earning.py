@@ -68,7 +68,7 @@ def intents(change: dict[str, Any], config: TimebankConfig) -> list[Award | Take
         source = f"{subject}:{rule.id}:{change['seq']}"
         if transition in rule.reversed_on:
             backs.append(TakeBack(rule, source, subject))
-        if rule.transition == transition and all(ticket.get(k) == v for k, v in rule.when.items()):
+        if rule.transition == transition and rule.matches(ticket):
             payee = ticket.get(rule.pay or "")
             if payee not in (None, ""):
                 awards.append(Award(rule, f"{rule.account_kind}:{payee}", source, subject))
