@@ -43,15 +43,6 @@ Key = Annotated[
 Memo = Annotated[str | None, Field(max_length=500)]
 
 
-class OpenAccount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: AccountRef
-    name: Annotated[str | None, Field(max_length=200)] = None
-    family: Annotated[str | None, Field(min_length=1, max_length=128)] = None
-    min_balance: int | None = None
-    max_balance: int | None = None
-
-
 class AccountChange(BaseModel):
     """Only the fields given change; null clears a family or a limit."""
 
@@ -60,6 +51,10 @@ class AccountChange(BaseModel):
     family: Annotated[str | None, Field(min_length=1, max_length=128)] = None
     min_balance: int | None = None
     max_balance: int | None = None
+
+
+class OpenAccount(AccountChange):
+    id: AccountRef
 
 
 class AwardRequest(BaseModel):
@@ -95,7 +90,7 @@ def fingerprint(what: str, body: BaseModel) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def check_limits(body: OpenAccount | AccountChange, config: TimebankConfig) -> None:
+def check_limits(body: AccountChange, config: TimebankConfig) -> None:
     for name in ("min_balance", "max_balance"):
         value = getattr(body, name)
         if value is not None and value % config.unit_step:
