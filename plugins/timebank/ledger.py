@@ -80,17 +80,17 @@ def post(conn: sqlite3.Connection, config: TimebankConfig, p: Posting) -> Posted
     after_debit, after_credit = debit["balance"] - p.amount, credit["balance"] + p.amount
     # A debit can only pass a floor and a credit only a ceiling; an account already
     # past its limit (by a flagged entry) may still move back towards it.
-    blocking: list[str] = []
-    flags: list[str] = []
-    for account, after in ((debit, after_debit), (credit, after_credit)):
-        low, high, policy = accounts.bounds(account, config)
-        if account is debit and low is not None and after < low:
-            reason = f"{account['id']} would have {after} {config.unit}, below its limit {low}"
-        elif account is credit and high is not None and after > high:
-            reason = f"{account['id']} would have {after} {config.unit}, above its limit {high}"
-        else:
-            continue
-        (blocking if policy == "block" and p.kind != "reversal" else flags).append(reason)
+    low, _, debit_policy = accounts.bounds(debit, config)
+    _, high, credit_policy = accounts.bounds(credit, config)
+    breaches = []
+    if low is not None and after_debit < low:
+        reason = f"{p.debit} would have {after_debit} {config.unit}, below its limit {low}"
+        breaches.append((debit_policy, reason))
+    if high is not None and after_credit > high:
+        reason = f"{p.credit} would have {after_credit} {config.unit}, above its limit {high}"
+        breaches.append((credit_policy, reason))
+    blocking = [r for policy, r in breaches if policy == "block" and p.kind != "reversal"]
+    flags = [r for _, r in breaches if r not in blocking]
     if blocking:
         raise Refused("; ".join(blocking))
     cur = conn.execute(
