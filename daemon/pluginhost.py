@@ -28,7 +28,12 @@ log = logging.getLogger(__name__)
 
 # Modules registered before the entry points, in this order. The governance plugins
 # live under `plugins/` and are listed here as they land.
-DEFAULT_PLUGINS: tuple[str, ...] = ("drivers.builtin", "plugins.grid", "plugins.tickets")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "drivers.builtin",
+    "plugins.grid",
+    "plugins.tickets",
+    "plugins.timebank",
+)
 
 BLOCK_ENV = "GRIDHALL_BLOCK_PLUGINS"
 

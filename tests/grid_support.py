@@ -7,11 +7,10 @@ an edge or a corner exactly.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
-from tests.support import free_port
+from tests.support import bare_config
 
 X0, Y0, CELL = 117.0, 39.0, 0.01
 DISTRICT, STREET, COMMUNITY = "120110", "120110001", "120110001001"
@@ -62,12 +61,4 @@ def write_csv(path: Path, header: str, *rows: str) -> Path:
 
 
 def grid_config(tmp_path: Path, extra: str = "") -> Path:
-    text = f"""
-    [api]
-    listen = "127.0.0.1:{free_port()}"
-    [storage]
-    path = "gridhall.db"
-    """
-    path = tmp_path / "gridhall.toml"
-    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
-    return path
+    return bare_config(tmp_path, extra)

@@ -74,6 +74,19 @@ def relay_config(
     return path
 
 
+def bare_config(tmp_path: Path, extra: str = "") -> Path:
+    """A config with no buses and no devices (plugins' tests), plus `extra`."""
+    text = f"""
+    [api]
+    listen = "127.0.0.1:{free_port()}"
+    [storage]
+    path = "gridhall.db"
+    """
+    path = tmp_path / "gridhall.toml"
+    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
+    return path
+
+
 def device_on_a_line(
     tmp_path: Path,
     url: str,

@@ -59,7 +59,27 @@ REQUIRED = {
     "GET /api/v1/grid/residents": "viewer",
     "GET /api/v1/grid/search": "viewer",
     "POST /api/v1/grid/reload": "operator",
+    # plugins/timebank
+    "GET /api/v1/timebank/": "viewer",
+    "GET /api/v1/timebank/accounts": "viewer",
+    "POST /api/v1/timebank/accounts": "timebank-organiser",
+    "GET /api/v1/timebank/accounts/{account}": "viewer",
+    "PATCH /api/v1/timebank/accounts/{account}": "timebank-organiser",
+    "GET /api/v1/timebank/accounts/{account}/statement": "timebank-organiser",
+    "POST /api/v1/timebank/awards": "timebank-organiser",
+    "POST /api/v1/timebank/transfers": "timebank-organiser",
+    "POST /api/v1/timebank/redemptions": "timebank-organiser",
+    "GET /api/v1/timebank/entries/{entry_id}": "timebank-organiser",
+    "POST /api/v1/timebank/entries/{entry_id}/reverse": "timebank-organiser",
+    "GET /api/v1/timebank/audit": "timebank-organiser",
+    "GET /api/v1/timebank/audit/check": "timebank-organiser",
+    "GET /api/v1/timebank/leaderboard": "viewer",
+    "GET /api/v1/timebank/rules": "viewer",
+    "GET /api/v1/timebank/catalogue": "viewer",
 }
+# Plugin roles off the ladder: the role one below (the one it includes), and the
+# built-in roles that must not pass either (they do not include it).
+OFF_LADDER = {"timebank-organiser": ("viewer", ["operator", "facility"])}
 STREAMING = {"GET /api/v1/events"}
 
 
@@ -80,6 +100,8 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
 
         tokens = dict(hall.tokens)
         tokens["guest"] = await auth.create_token(hall.host.store, "guest", "guest")
+        for plugin_role in OFF_LADDER:
+            tokens[plugin_role] = await auth.create_token(hall.host.store, plugin_role, plugin_role)
         paths = hall.daemon.app.openapi()["paths"]
         checked = set()
         for path, methods in paths.items():
@@ -95,10 +117,11 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                 assert r.json()["error"]["code"] == "unauthorized"
                 bad = {"Authorization": "Bearer gh_not-a-real-token"}
                 assert (await hall.client.request(method, url, headers=bad)).status_code == 401
-                below = LADDER[LADDER.index(role) - 1]
-                r = await hall.client.request(method, url, headers=auth_as(tokens[below]))
-                assert r.status_code == 403, (key, below, r.status_code)
-                assert r.json()["error"]["code"] == "forbidden"
+                below, beside = OFF_LADDER.get(role) or (LADDER[LADDER.index(role) - 1], [])
+                for other in (below, *beside):
+                    r = await hall.client.request(method, url, headers=auth_as(tokens[other]))
+                    assert r.status_code == 403, (key, other, r.status_code)
+                    assert r.json()["error"]["code"] == "forbidden"
                 if key not in STREAMING:
                     r = await hall.client.request(method, url, headers=auth_as(tokens[role]))
                     assert r.status_code not in (401, 403), (key, role)

@@ -1,0 +1,87 @@
+"""The ticket feed: changes heard through `gridhall_ticket_changed`, and caught up
+through `gridhall_ticket_changes`, so the time bank never calls the ticket plugin.
+
+Delivery of the hook is at most once, and two changes committed close together may
+be heard out of order. So a change is applied at once only when it is the cursor's
+next one; anything else first asks the ticket plugin for every change after the
+cursor. The cursor lives in the store with the entries (`earning.apply_changes`).
+At startup the feed catches up, which recovers a call lost to a crash between the
+ticket's commit and the award.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from daemon.host import Host
+from plugins.timebank import earning
+from plugins.timebank.config import TimebankConfig
+from plugins.timebank.tables import NAME
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # changes per catch-up call (and per transaction)
+
+
+def config_of(host: Host) -> TimebankConfig:
+    section: TimebankConfig = host.config.sections.get(NAME) or TimebankConfig()
+    return section
+
+
+async def on_change(host: Host, change: dict[str, Any]) -> None:
+    config = config_of(host)
+    applied = await host.store.write(
+        lambda conn: earning.apply_changes(conn, config, [change], contiguous=True, now=time.time())
+    )
+    announce(host, applied)
+    if applied.gap:
+        await catch_up(host)
+        # A change the ticket plugin could not give back (its history is gone) is still
+        # applied; the cursor then moves past whatever it could not see.
+        announce(
+            host,
+            await host.store.write(
+                lambda conn: earning.apply_changes(
+                    conn, config, [change], contiguous=False, now=time.time()
+                )
+            ),
+        )
+
+
+async def catch_up(host: Host) -> int:
+    """Apply every change after the cursor; the number of changes applied."""
+    config, total = config_of(host), 0
+    while True:
+        after = await host.store.read(earning.cursor)
+        changes = host.plugins.ticket_changes(after, BATCH, host)
+        if not changes:
+            break
+
+        def apply(conn: Any, batch: list[dict[str, Any]] = changes) -> earning.Applied:
+            return earning.apply_changes(conn, config, batch, contiguous=False, now=time.time())
+
+        applied = await host.store.write(apply)
+        announce(host, applied)
+        total += applied.changes
+        if len(changes) < BATCH or not applied.changes:
+            break
+    if total:
+        log.info("time bank: caught up %d ticket change(s)", total)
+    return total
+
+
+def announce(host: Host, applied: earning.Applied) -> None:
+    for entry in applied.posted:
+        publish_entry(host, entry)
+    for refused in applied.refused:
+        host.publish(NAME, "refused", refused)
+
+
+def publish_entry(host: Host, entry: dict[str, Any]) -> None:
+    """`timebank.posted` for every new entry, and `timebank.flagged` for a flagged one."""
+    data = {k: entry[k] for k in ("id", "kind", "amount", "from", "to", "rule", "source")}
+    host.publish(NAME, "posted", data)
+    if entry["flagged"]:
+        host.publish(NAME, "flagged", {**data, "reason": entry["flagged"]})
