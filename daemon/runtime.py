@@ -66,6 +66,7 @@ class Daemon:
         await host.store.migrate(CORE_MIGRATIONS + host.plugins.migrations())
         host.devices.start()
         await host.scenes.seed(host.config)
+        await host.seats.start()
         self._dispatcher = asyncio.create_task(self._dispatch_events(), name="plugin-events")
         await self._dispatching.wait()
         await host.plugins.startup(host)
@@ -80,6 +81,7 @@ class Daemon:
             await _bounded("mqtt", self.mqtt.stop())
         await _bounded("plugins", host.plugins.shutdown(host))
         await _bounded("scenes", host.scenes.stop(), timeout=5.0)
+        await _bounded("seats", host.seats.stop())
         if self._dispatcher:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,8 +157,9 @@ class Daemon:
         return 0
 
     def reload(self) -> None:
-        """SIGHUP: read the config once; scenes and interlocks, then schedules (which
-        name scenes), take its new version. A file with errors changes nothing."""
+        """SIGHUP: read the config once; scenes and interlocks, the seats (computers'
+        rights, seats, walls, layouts), then schedules (which name scenes), take its
+        new version. A file with errors changes nothing."""
         log.info("SIGHUP: reloading")
         self._reload_tasks.add(task := asyncio.create_task(self.reload_config()))
         task.add_done_callback(self._reload_tasks.discard)
@@ -170,6 +173,7 @@ class Daemon:
             log.error("reload: the config has errors; nothing changed:\n%s", exc)
             return False
         await self.reload_scenes(config)
+        await self.host.seats.reload(config)
         return await self.host.schedules.reload(config)
 
     async def reload_scenes(self, config: Config | None = None) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.config import DeviceConfig
-from daemon.kinds import Kind, State
+from daemon.kinds import Kind, State, known_count, matrix_size
 from daemon.mqtt.topics import Topics
 
 ORIGIN = {"name": "gridhall", "sw_version": "0.1.0"}  # who sent the config, for HA's logs
@@ -93,31 +93,6 @@ def _select(
     return Entity("select", f"{dev.id}_{suffix}", config)
 
 
-def _count(*candidates: Any) -> int:
-    for c in candidates:
-        if isinstance(c, int) and c > 0:
-            return c
-    return 0
-
-
-def matrix_size(options: Any, driver: Any, state: State) -> tuple[int, int]:
-    """(inputs, outputs) as far as known: options, what the driver learnt from the
-    device (an Extron asked with `I`), the outputs in the state."""
-    routes = state.get("routes") or {}
-    inputs = _count(
-        getattr(driver, "inputs", None),
-        getattr(options, "inputs", None),
-        getattr(options, "cpus", None),
-    )
-    outputs = _count(
-        getattr(driver, "outputs", None),
-        getattr(options, "outputs", None),
-        getattr(options, "consoles", None),
-        len(routes),
-    )
-    return inputs, outputs
-
-
 def entities(
     topics: Topics, dev: DeviceConfig, options: Any, driver: Any, state: State
 ) -> list[Entity]:
@@ -139,7 +114,7 @@ def entities(
             for o in range(1, outputs + 1)
         ]
     if dev.kind is Kind.POWER:
-        channels = _count(getattr(options, "channels", None), len(state.get("channels") or {}))
+        channels = known_count(getattr(options, "channels", None), len(state.get("channels") or {}))
         return [
             _switch(
                 topics,
