@@ -446,9 +446,21 @@ class SeatService:
             await self._audit(who, "push", seat, what, "forbidden", reason)
             raise Forbidden(reason)
         args = {"input": computer.input, "output": output, "mode": cmd.mode}
-        await self.host.act(target.matrix, "route", args, who=who, cause=_cause(seat), role=role)
+        # Known before the matrix's state changes, so the first watchers published
+        # already say who pushed; set again after, in case a state change between
+        # (another console's) pruned it.
+        key = (target.matrix, output)
         share = Share(seat.id, computer.id, computer.input, cmd.mode, who, time.time())
-        self.shares[(target.matrix, output)] = share
+        self.shares[key] = share
+        try:
+            await self.host.act(
+                target.matrix, "route", args, who=who, cause=_cause(seat), role=role
+            )
+        except BaseException:
+            if self.shares.get(key) is share:
+                del self.shares[key]
+            raise
+        self.shares[key] = share
         await self._audit(who, "push", seat, what, "ok", None)
         self.host.events.publish("seats.pushed", SOURCE, {"seat": seat.id, **what, "who": who})
         self._publish(seat.id)
