@@ -17,10 +17,12 @@ checks every payload against lists taken from its documentation.
 | curtain | one `cover`, with position |
 | screen | a `switch` (power) and a `select` of its named inputs |
 | scenes | one `scene` each, run through `<base>/scenes/<id>/run` |
+| seats | a `select` of its layouts and a `button` each, through `<base>/seats/<id>/set/recall` |
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,25 +40,31 @@ class Entity:
     config: dict[str, Any]
 
 
-def _common(topics: Topics, dev: DeviceConfig, suffix: str, name: str | None) -> dict[str, Any]:
+def _base(
+    topics: Topics, ident: str, name: str | None, device: tuple[str, str, str], *online: str
+) -> dict[str, Any]:
+    """What every entity says: its id, its Home Assistant device (identifier suffix,
+    name, model), and the topics that must all say `online` (the bridge's and these)."""
     node = topics.node_id
     return {
         "name": name,  # None: the entity is the device's main feature, named after it
-        "unique_id": f"{node}_{dev.id}_{suffix}",
-        "availability": [
-            {"topic": topics.bridge_state},
-            {"topic": topics.availability(dev.id)},
-        ],
+        "unique_id": f"{node}_{ident}",
+        "availability": [{"topic": t} for t in (topics.bridge_state, *online)],
         "availability_mode": "all",
         "device": {
-            "identifiers": [f"{node}_{dev.id}"],
-            "name": dev.name or dev.id,
+            "identifiers": [f"{node}_{device[0]}"],
+            "name": device[1],
             "manufacturer": "gridhall",
-            "model": dev.driver,
+            "model": device[2],
         },
         "origin": ORIGIN,
         "qos": 1,
     }
+
+
+def _common(topics: Topics, dev: DeviceConfig, suffix: str, name: str | None) -> dict[str, Any]:
+    device = (dev.id, dev.name or dev.id, dev.driver)
+    return _base(topics, f"{dev.id}_{suffix}", name, device, topics.availability(dev.id))
 
 
 def _switch(
@@ -186,29 +194,52 @@ def entities(
 
 def scene_entities(topics: Topics, scenes: dict[str, str]) -> list[Entity]:
     """One `scene` per scene ({id: name}), on the bridge's own device."""
-    node = topics.node_id
+    device = ("scenes", "gridhall scenes", "scenes")
     return [
         Entity(
             "scene",
             f"scene_{scene_id}",
-            {
-                "name": name,
-                "unique_id": f"{node}_scene_{scene_id}",
-                "command_topic": topics.scene_run(scene_id),
-                "payload_on": "{}",
-                "availability": [{"topic": topics.bridge_state}],
-                "device": {
-                    "identifiers": [f"{node}_scenes"],
-                    "name": "gridhall scenes",
-                    "manufacturer": "gridhall",
-                    "model": "scenes",
-                },
-                "origin": ORIGIN,
-                "qos": 1,
-            },
+            _base(topics, f"scene_{scene_id}", name, device)
+            | {"command_topic": topics.scene_run(scene_id), "payload_on": "{}"},
         )
         for scene_id, name in sorted(scenes.items())
     ]
+
+
+def seat_entities(
+    topics: Topics, seat: str, name: str, matrix: str, layouts: list[tuple[str, str]]
+) -> list[Entity]:
+    """A seat's layouts ((id, name) each): a `select` showing the layout the consoles
+    match (none: unknown) that recalls the one chosen, and a `button` per layout. The
+    seat is available when its matrix is."""
+    device = (f"seat_{seat}", name, "seat")
+    recall = topics.seat_command(seat, "recall")
+    found = [
+        Entity(
+            "button",
+            f"seat_{seat}_layout_{layout_id}",
+            _base(
+                topics,
+                f"seat_{seat}_layout_{layout_id}",
+                title,
+                device,
+                topics.availability(matrix),
+            )
+            | {"command_topic": recall, "payload_press": json.dumps({"layout": layout_id})},
+        )
+        for layout_id, title in layouts
+    ]
+    if layouts:
+        select = _base(topics, f"seat_{seat}_layout", "Layout", device, topics.availability(matrix))
+        select |= {
+            "command_topic": recall,
+            "command_template": '{"layout": "{{ value }}"}',
+            "state_topic": topics.seat_state(seat),
+            "value_template": "{{ value_json.layout }}",  # null renders None: unknown
+            "options": [layout_id for layout_id, _ in layouts],
+        }
+        found.insert(0, Entity("select", f"seat_{seat}_layout", select))
+    return found
 
 
 def messages(entities_: list[Entity], topics: Topics) -> dict[str, dict[str, Any]]:
