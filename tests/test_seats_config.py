@@ -77,6 +77,13 @@ routes = [
   { console = 2, computer = "c" },
   { console = 1, computer = "d" },
 ]
+[[seat.layouts]]
+id = "l2"
+routes = [
+  { console = 1, computer = "c", mode = "private" },
+  { console = 9, computer = "c", mode = "video" },
+  { console = 1 },
+]
 
 [[wall]]
 id = "s1"
@@ -101,8 +108,10 @@ EXPECTED = [
     (59, "output 9: kvm has 8"),
     (64, "layout l1: console 2 is not one of s1's"),
     (65, "layout l1: computer 'd' is not one of s1's"),
-    (69, "'s1' names both a seat and a wall"),
-    (76, "kvm output 1 belongs to 's1' already"),
+    (71, "layout l2: c is private on console 1, so the matrix would refuse it on console 9"),
+    (72, "layout l2: console 1 is routed twice"),
+    (76, "'s1' names both a seat and a wall"),
+    (83, "kvm output 1 belongs to 's1' already"),
 ]
 
 

@@ -141,3 +141,23 @@ async def test_a_scene_acts_with_the_rights_of_whoever_runs_it(
         )
         assert r.json()["status"] == "done", r.text
         assert draco.consoles[7] == (4, "video")
+
+
+async def test_sighup_takes_the_files_new_rights(tmp_path: Path, draco: DracoEmulator) -> None:
+    config = seats_config(tmp_path, f"tcp://127.0.0.1:{draco.port}")
+    async with running(config) as hall:
+        await seats_ready(hall)
+        li = (await operator_tokens(hall, "li.wei"))["li.wei"]
+        assert (await route(hall, li, input=4, output=4)).status_code == 200
+
+        # li.wei's right is withdrawn in the file; a reload applies it at once.
+        text = config.read_text()
+        config.write_text(text.replace('{ operator = "li.wei", modes = ["full", "video"] },', ""))
+        assert await hall.daemon.reload_config()
+        r = await route(hall, li, input=4, output=3)
+        assert r.status_code == 403 and draco.routes[3] == 0
+
+        # A file with errors changes nothing.
+        config.write_text(text.replace("input = 4\nsecure = true", "input = 99\nsecure = true"))
+        assert not await hall.daemon.reload_config()
+        assert (await route(hall, li, input=4, output=3)).status_code == 403

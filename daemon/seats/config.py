@@ -179,10 +179,20 @@ def _check_layouts(seat: SeatConfig, i: int, add: Add) -> None:
     for j, layout in enumerate(seat.layouts):
         if ids.index(layout.id) != j:
             add(("seat", i, "layouts", j, "id"), f"layout {layout.id!r} is defined twice")
+        private = {r.computer: r.console for r in layout.routes if r.mode == "private"}
         for k, route in enumerate(layout.routes):
             loc = ("seat", i, "layouts", j, "routes", k)
             for problem in route_problems(seat, route.console, route.computer):
                 add(loc, f"layout {layout.id}: {problem}")
+            if [r.console for r in layout.routes].index(route.console) != k:
+                add(loc, f"layout {layout.id}: console {route.console} is routed twice")
+            held = private.get(route.computer)
+            if route.computer is not None and held is not None and held != route.console:
+                add(
+                    loc,
+                    f"layout {layout.id}: {route.computer} is private on console {held}, so "
+                    f"the matrix would refuse it on console {route.console}",
+                )
     if seat.default_layout is not None and seat.default_layout not in ids:
         add(("seat", i, "default_layout"), f"no layout {seat.default_layout!r} in this seat")
 
