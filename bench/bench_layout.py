@@ -29,7 +29,6 @@ import platform
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, pct  # noqa: E402
+from common import config_head, elsewhere, free_port, pct  # noqa: E402
 
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
@@ -64,12 +63,6 @@ def config(folder: Path, port: int) -> Path:
         for name, routes in LAYOUTS.items()
     )
     text = f"""
-    [api]
-    listen = "127.0.0.1:{free_port()}"
-    [storage]
-    path = "gridhall.db"
-    [logging]
-    level = "warning"
     [[device]]
     id = "kvm"
     kind = "matrix"
@@ -88,7 +81,7 @@ computers = [{", ".join(f'"pc-{n}"' for n in range(1, 9))}]
 consoles = [{", ".join(f"{{ output = {c} }}" for c in range(1, CONSOLES + 1))}]
 """
     path = folder / "gridhall.toml"
-    path.write_text(textwrap.dedent(text) + computers + seat + layouts)
+    path.write_text(config_head() + textwrap.dedent(text) + computers + seat + layouts)
     return path
 
 
@@ -147,16 +140,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     emu = DracoEmulator("127.0.0.1", free_port(), DracoEmulatorOptions(cpus=8, consoles=8))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(emu.start(), loop).result(10)
-    try:
+    with elsewhere(emu):
         figures = asyncio.run(bench(args.runs, emu))
-    finally:
-        asyncio.run_coroutine_threadsafe(emu.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
     n = len(figures["layout"])
     print(

@@ -28,7 +28,6 @@ import platform
 import sys
 import tempfile
 import textwrap
-import threading
 from pathlib import Path
 
 import httpx
@@ -36,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, pct  # noqa: E402
+from common import config_head, elsewhere, free_port, pct  # noqa: E402
 
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
@@ -61,12 +60,6 @@ def config(folder: Path, modbus_port: int, delay_ms: int) -> Path:
         for n in range(1, STEPS + 1)
     )
     text = f"""
-    [api]
-    listen = "127.0.0.1:{free_port()}"
-    [storage]
-    path = "gridhall.db"
-    [logging]
-    level = "warning"
     [[bus]]
     id = "gw"
     url = "tcp://127.0.0.1:{modbus_port}"
@@ -85,7 +78,7 @@ def config(folder: Path, modbus_port: int, delay_ms: int) -> Path:
     {steps}
     """
     path = folder / "gridhall.toml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(config_head() + textwrap.dedent(text))
     return path
 
 
@@ -140,16 +133,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     emu = ModbusEmulator("127.0.0.1", free_port(), ModbusOptions(units=[1], coils=STEPS))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(emu.start(), loop).result(10)
-    try:
+    with elsewhere(emu):
         figures = asyncio.run(bench(args.runs, args.delay_ms, emu))
-    finally:
-        asyncio.run_coroutine_threadsafe(emu.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
     n = args.runs * 2
     print(

@@ -20,7 +20,7 @@ from daemon.api.app import create_app
 from daemon.auth import Roles
 from daemon.config import Config
 from daemon.devices import Devices
-from daemon.events import EventBus
+from daemon.events import Event, EventBus
 from daemon.host import Host
 from daemon.mqtt.bridge import MqttBridge
 from daemon.pluginhost import PluginHost
@@ -93,13 +93,11 @@ class Daemon:
 
     async def _dispatch_events(self) -> None:
         """Hand every event to the plugins, in order, from one task."""
-        async with self.host.events.subscribe(maxsize=10_000) as sub:
-            self._dispatching.set()
-            async for event in sub:
-                try:
-                    await self.host.plugins.event(event, self.host)
-                except Exception:
-                    log.exception("a plugin failed on event %s", event.type)
+
+        async def dispatch(event: Event) -> None:
+            await self.host.plugins.event(event, self.host)
+
+        await self.host.events.observe(dispatch, self._dispatching)
 
     async def serve(self) -> int:
         """Run until SIGTERM or SIGINT, telling systemd where we are; the exit code.

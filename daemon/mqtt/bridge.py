@@ -150,10 +150,7 @@ class MqttBridge:
 
     # -- out ----------------------------------------------------------------------------
     async def _forward_events(self) -> None:
-        async with self.host.events.subscribe(maxsize=10_000) as sub:
-            self._forwarding.set()
-            async for event in sub:
-                self._forward(event)
+        await self.host.events.observe(self._forward, self._forwarding)
 
     def _forward(self, event: Event) -> None:
         if not self.client.connected:

@@ -70,7 +70,8 @@ class SeatService:
     async def start(self) -> None:
         await self.layouts.seed(self.seats.values())
         await self.presence.load()
-        self._task = asyncio.create_task(self._watch(), name="seats")
+        observing = self.host.events.observe(self._on_event, self._watching)
+        self._task = asyncio.create_task(observing, name="seats")
         await self._watching.wait()
         for seat_id in self.seats:
             self._publish(seat_id)
@@ -89,12 +90,6 @@ class SeatService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-    async def _watch(self) -> None:
-        async with self.host.events.subscribe(maxsize=10_000) as sub:
-            self._watching.set()
-            async for event in sub:
-                self._on_event(event)
 
     def _on_event(self, event: Event) -> None:
         if event.type == "lagged":
