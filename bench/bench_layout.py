@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import config_head, elsewhere, free_port, pct  # noqa: E402
+from common import config_head, elsewhere, free_port, pct, print_table  # noqa: E402
 
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
@@ -149,16 +149,13 @@ def main() -> None:
         f"{platform.node()}, Python {platform.python_version()}, "
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
     )
-    print(f"{'from the request (ms)':44} {'p50':>7} {'p99':>7} {'max':>7}")
     names = {
         "layout": "layout: to the matrix's last ACK",
         "layout_answer": "layout: to the answer",
         "singles": "4 single routes (baseline): to the last ACK",
         "singles_answer": "4 single routes (baseline): to the answer",
     }
-    for key, name in names.items():
-        v = figures[key]
-        print(f"{name:44} {pct(v, 50):7.2f} {pct(v, 99):7.2f} {max(v):7.2f}")
+    print_table("from the request (ms)", {name: figures[k] for k, name in names.items()})
     ratio = pct(figures["singles"], 50) / pct(figures["layout"], 50)
     print(f"to the last ACK, p50: singles / layout = {ratio:.2f}x")
 

@@ -35,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import config_head, elsewhere, free_port, pct  # noqa: E402
+from common import config_head, elsewhere, free_port, print_table  # noqa: E402
 
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
@@ -142,15 +142,12 @@ def main() -> None:
         f"({n * STEPS} steps); {platform.node()}, Python {platform.python_version()}, "
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
     )
-    print(f"{'late vs plan (ms)':34} {'p50':>7} {'p99':>7} {'max':>7}")
     names = {
         "scene": "scene step start (its own clock)",
         "device": "write arriving at the board",
         "sleep": "asyncio.sleep loop (baseline)",
     }
-    for key, name in names.items():
-        v = figures[key]
-        print(f"{name:34} {pct(v, 50):7.2f} {pct(v, 99):7.2f} {max(v):7.2f}")
+    print_table("late vs plan (ms)", {name: figures[k] for k, name in names.items()})
     worst = max(figures["device"])
     verdict = "within" if worst < AIM_MS else "NOT within"
     print(

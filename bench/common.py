@@ -50,3 +50,11 @@ def elsewhere(emulator: Any) -> Iterator[None]:
         asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+def print_table(heading: str, rows: dict[str, list[float]]) -> None:
+    """One line per figure (label: values in ms): p50, p99 and max."""
+    width = max(len(heading), *(len(label) for label in rows))
+    print(f"{heading:{width}} {'p50':>7} {'p99':>7} {'max':>7}")
+    for label, v in rows.items():
+        print(f"{label:{width}} {pct(v, 50):7.2f} {pct(v, 99):7.2f} {max(v):7.2f}")
