@@ -200,13 +200,20 @@ class MqttBridge:
             self._publish_seat_discovery()
 
     def _publish_seat_discovery(self) -> None:
+        """The seats' entities; those of a layout deleted meanwhile are removed (an
+        empty retained config) at once, not at the next connection."""
         seats = self.host.seats
+        configs: dict[str, dict[str, Any]] = {}
         for seat in seats.seats.values():
             layouts = [(lay.id, lay.name or lay.id) for lay in seats.layouts.of(seat.id)]
             found = discovery.seat_entities(
                 self.topics, seat.id, seat.name or seat.id, seat.matrix, layouts
             )
-            self._send_discovery(discovery.messages(found, self.topics))
+            configs |= discovery.messages(found, self.topics)
+        for topic in [t for t in self._sent_discovery if discovery.is_seat(t) and t not in configs]:
+            del self._sent_discovery[topic]
+            self.client.publish(topic, b"", qos=1, retain=True)
+        self._send_discovery(configs)
 
     def _send_discovery(self, configs: dict[str, dict[str, Any]]) -> None:
         for topic, payload in configs.items():

@@ -242,6 +242,11 @@ def seat_entities(
     return found
 
 
+def is_seat(topic: str) -> bool:
+    """Is this discovery topic one of a seat's entities?"""
+    return topic.rsplit("/", 2)[-2].startswith("seat_")
+
+
 def messages(entities_: list[Entity], topics: Topics) -> dict[str, dict[str, Any]]:
     """{discovery topic: payload} for a list of entities."""
     return {topics.discovery(e.component, e.object_id): e.config for e in entities_}
