@@ -28,7 +28,6 @@ import platform
 import sys
 import tempfile
 import textwrap
-import threading
 from pathlib import Path
 
 import httpx
@@ -36,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, pct  # noqa: E402
+from common import config_head, elsewhere, free_port, print_table  # noqa: E402
 
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
@@ -61,12 +60,6 @@ def config(folder: Path, modbus_port: int, delay_ms: int) -> Path:
         for n in range(1, STEPS + 1)
     )
     text = f"""
-    [api]
-    listen = "127.0.0.1:{free_port()}"
-    [storage]
-    path = "gridhall.db"
-    [logging]
-    level = "warning"
     [[bus]]
     id = "gw"
     url = "tcp://127.0.0.1:{modbus_port}"
@@ -85,7 +78,7 @@ def config(folder: Path, modbus_port: int, delay_ms: int) -> Path:
     {steps}
     """
     path = folder / "gridhall.toml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(config_head() + textwrap.dedent(text))
     return path
 
 
@@ -140,16 +133,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     emu = ModbusEmulator("127.0.0.1", free_port(), ModbusOptions(units=[1], coils=STEPS))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(emu.start(), loop).result(10)
-    try:
+    with elsewhere(emu):
         figures = asyncio.run(bench(args.runs, args.delay_ms, emu))
-    finally:
-        asyncio.run_coroutine_threadsafe(emu.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
     n = args.runs * 2
     print(
@@ -157,15 +142,12 @@ def main() -> None:
         f"({n * STEPS} steps); {platform.node()}, Python {platform.python_version()}, "
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
     )
-    print(f"{'late vs plan (ms)':34} {'p50':>7} {'p99':>7} {'max':>7}")
     names = {
         "scene": "scene step start (its own clock)",
         "device": "write arriving at the board",
         "sleep": "asyncio.sleep loop (baseline)",
     }
-    for key, name in names.items():
-        v = figures[key]
-        print(f"{name:34} {pct(v, 50):7.2f} {pct(v, 99):7.2f} {max(v):7.2f}")
+    print_table("late vs plan (ms)", {name: figures[k] for k, name in names.items()})
     worst = max(figures["device"])
     verdict = "within" if worst < AIM_MS else "NOT within"
     print(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from daemon.auth import Roles
 from daemon.calendar import CalendarConfig, CalendarFileError, load_overrides
 from daemon.interlocks import InterlockConfig
 from daemon.interlocks import check_references as check_interlocks
@@ -25,6 +26,8 @@ from daemon.kinds import Kind
 from daemon.scenes import SceneConfig, SequenceConfig
 from daemon.scenes import check_config as check_scenes
 from daemon.schedules import ScheduleConfig
+from daemon.seats.config import ComputerConfig, SeatConfig, WallConfig
+from daemon.seats.config import check_references as check_seats
 from daemon.tomllines import LineMap
 
 if TYPE_CHECKING:
@@ -206,6 +209,9 @@ class Config(BaseModel):
     interlock: list[InterlockConfig] = []
     schedule: list[ScheduleConfig] = []
     calendar: CalendarConfig = CalendarConfig()
+    computer: list[ComputerConfig] = []
+    seat: list[SeatConfig] = []
+    wall: list[WallConfig] = []
 
     # Filled after validation.
     file: Path = Path("gridhall.toml")
@@ -231,6 +237,9 @@ _ARRAY_SECTIONS: dict[str, Any] = {
     "sequence": SequenceConfig,
     "interlock": InterlockConfig,
     "schedule": ScheduleConfig,
+    "computer": ComputerConfig,
+    "seat": SeatConfig,
+    "wall": WallConfig,
 }
 _TABLE_SECTIONS = ("api", "storage", "mqtt", "logging", "plugins", "calendar")
 
@@ -451,6 +460,7 @@ def _check_references(config: Config, plugins: PluginHost, add: Any) -> None:
             for err in exc.errors():
                 add(("emulator", i, "options") + tuple(err["loc"]), f"options.{_describe(err)}")
     _check_scenes_and_interlocks(config, drivers, add)
+    check_seats(config, Roles(plugins.roles()).includes, add)
 
 
 def _check_scenes_and_interlocks(config: Config, drivers: dict[str, Any], add: Any) -> None:

@@ -26,6 +26,13 @@ class BadArguments(GridhallError):
     code = "bad_arguments"
 
 
+class Forbidden(GridhallError):
+    """The caller's rights do not reach what it asked for (a secure computer, a mode)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class Refused(GridhallError):
     """Refused by an interlock, a running sequence or the workflow."""
 

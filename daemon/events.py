@@ -8,12 +8,17 @@ stalled SSE client can never hold up a device.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
+Observer = Callable[["Event"], "Awaitable[None] | None"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,23 @@ class EventBus:
             yield sub
         finally:
             self._subs.discard(sub)
+
+    async def observe(
+        self, observer: Observer, ready: asyncio.Event, maxsize: int = 10_000
+    ) -> None:
+        """Hand every event to `observer` (sync or async), in order, from the calling
+        task until it is cancelled; `ready` is set once subscribed, so the caller knows
+        no event published after that is missed. An observer that raises is logged and
+        gets the next event."""
+        async with self.subscribe(maxsize=maxsize) as sub:
+            ready.set()
+            async for event in sub:
+                try:
+                    result = observer(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("an observer failed on event %s", event.type)
 
     @property
     def subscribers(self) -> int:

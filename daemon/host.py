@@ -1,8 +1,9 @@
 """The host: what the API and the plugins are given to work with.
 
 It also holds the one path every device action takes, whatever its source (the API,
-a scene, a schedule, MQTT): arguments checked, plugins' vetoes asked, the action run,
-its audit row committed, and only then the answer.
+a seat, a scene, a schedule, MQTT): arguments checked, the caller's rights on the
+computers of a matrix checked (403), plugins' vetoes asked, the action run, its audit
+row committed, and only then the answer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from daemon.auth import Roles, TokenCache
 from daemon.calendar import Calendar
 from daemon.config import Config
 from daemon.devices import Devices
-from daemon.errors import GridhallError, Refused
+from daemon.errors import Forbidden, GridhallError, Refused
 from daemon.events import EventBus
 from daemon.interlocks import Interlocks
 from daemon.kinds import State
@@ -24,6 +25,8 @@ from daemon.pluginhost import PluginHost
 from daemon.scene_library import SceneLibrary
 from daemon.scene_runs import Run
 from daemon.scheduler import Scheduler
+from daemon.seats.rights import Rights
+from daemon.seats.service import SeatService
 from daemon.store import Store
 
 
@@ -49,6 +52,8 @@ class Host:
     scenes: SceneLibrary = field(init=False)
     calendar: Calendar = field(init=False)  # working days and hours (also for plugins)
     schedules: Scheduler = field(init=False)
+    rights: Rights = field(init=False)  # who may reach which computer of a matrix
+    seats: SeatService = field(init=False)
 
     def __post_init__(self) -> None:
         self.tokens = TokenCache(self.store)
@@ -58,14 +63,27 @@ class Host:
             self.config.calendar, self.config.resolve(self.config.calendar.overrides)
         )
         self.schedules = Scheduler(self)
+        self.rights = Rights(self.config.computer, self.roles)
+        self.seats = SeatService(self)
 
     async def act(
-        self, device_id: str, action: str, raw_args: dict[str, Any], *, who: str, cause: str
+        self,
+        device_id: str,
+        action: str,
+        raw_args: dict[str, Any],
+        *,
+        who: str,
+        cause: str,
+        role: str | None = None,
     ) -> State:
+        """Run an action. `who` is the caller's name, `role` its token's role (None: a
+        source no token stands behind, MQTT or a schedule, which acts as `operator`)."""
         device = self.devices.get(device_id)
         args = device.parse_args(action, raw_args)
         plain = args.model_dump(exclude_none=True)
         try:
+            if forbidden := self.rights.check(device_id, action, plain, who, role):
+                raise Forbidden(forbidden)
             # A running sequence, then the config's interlocks, then the plugins' vetoes.
             reason = (
                 self.scenes.claimed(device_id, cause)
@@ -99,11 +117,14 @@ class Host:
         device = self.devices.devices.get(device_id)
         return None if device is None else (device.available, device.state)
 
-    async def run_scene(self, scene_id: str, *, who: str, cause: str) -> Run:
+    async def run_scene(
+        self, scene_id: str, *, who: str, cause: str, role: str | None = None
+    ) -> Run:
         """Start a scene (API, MQTT, schedules all come here); returns once it started.
         409 (Refused) when it or a sequence on its devices is running; `await
-        run.wait()` for its end, `run.to_dict()` for its outcome step by step."""
-        return await self.scenes.run(scene_id, who=who, cause=cause)
+        run.wait()` for its end, `run.to_dict()` for its outcome step by step. Its
+        actions act with `role`'s rights (see `act`)."""
+        return await self.scenes.run(scene_id, who=who, cause=cause, role=role)
 
     def publish(self, plugin: str, name: str, data: dict[str, Any]) -> None:
         """Plugins publish their own events as `<plugin>.<name>`."""

@@ -79,3 +79,29 @@ ACTIONS: dict[Kind, dict[str, type[Args]]] = {
 }
 
 State = dict[str, Any]
+
+
+def known_count(*candidates: Any) -> int:
+    """The first positive int of the candidates (0: none known)."""
+    for c in candidates:
+        if isinstance(c, int) and c > 0:
+            return c
+    return 0
+
+
+def matrix_size(options: Any, driver: Any, state: State) -> tuple[int, int]:
+    """A matrix's (inputs, outputs) as far as known (0: unknown): options, what the
+    driver learnt from the device (an Extron asked with `I`), the outputs in the state."""
+    routes = state.get("routes") or {}
+    inputs = known_count(
+        getattr(driver, "inputs", None),
+        getattr(options, "inputs", None),
+        getattr(options, "cpus", None),
+    )
+    outputs = known_count(
+        getattr(driver, "outputs", None),
+        getattr(options, "outputs", None),
+        getattr(options, "consoles", None),
+        len(routes),
+    )
+    return inputs, outputs

@@ -21,7 +21,7 @@ from daemon.auth import Roles
 from daemon.backup import held_by_daemon
 from daemon.config import Config
 from daemon.devices import Devices
-from daemon.events import EventBus
+from daemon.events import Event, EventBus
 from daemon.host import Host
 from daemon.mqtt.bridge import MqttBridge
 from daemon.pluginhost import PluginHost
@@ -71,6 +71,7 @@ class Daemon:
         await host.store.migrate(CORE_MIGRATIONS + host.plugins.migrations())
         host.devices.start()
         await host.scenes.seed(host.config)
+        await host.seats.start()
         self._dispatcher = asyncio.create_task(self._dispatch_events(), name="plugin-events")
         await self._dispatching.wait()
         await host.plugins.startup(host)
@@ -85,6 +86,7 @@ class Daemon:
             await _bounded("mqtt", self.mqtt.stop())
         await _bounded("plugins", host.plugins.shutdown(host))
         await _bounded("scenes", host.scenes.stop(), timeout=5.0)
+        await _bounded("seats", host.seats.stop())
         if self._dispatcher:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,13 +99,11 @@ class Daemon:
 
     async def _dispatch_events(self) -> None:
         """Hand every event to the plugins, in order, from one task."""
-        async with self.host.events.subscribe(maxsize=10_000) as sub:
-            self._dispatching.set()
-            async for event in sub:
-                try:
-                    await self.host.plugins.event(event, self.host)
-                except Exception:
-                    log.exception("a plugin failed on event %s", event.type)
+
+        async def dispatch(event: Event) -> None:
+            await self.host.plugins.event(event, self.host)
+
+        await self.host.events.observe(dispatch, self._dispatching)
 
     async def serve(self) -> int:
         """Run until SIGTERM or SIGINT, telling systemd where we are; the exit code.
@@ -161,8 +161,9 @@ class Daemon:
         return 0
 
     def reload(self) -> None:
-        """SIGHUP: read the config once; scenes and interlocks, then schedules (which
-        name scenes), take its new version. A file with errors changes nothing."""
+        """SIGHUP: read the config once; scenes and interlocks, the seats (computers'
+        rights, seats, walls, layouts), then schedules (which name scenes), take its
+        new version. A file with errors changes nothing."""
         log.info("SIGHUP: reloading")
         self._reload_tasks.add(task := asyncio.create_task(self.reload_config()))
         task.add_done_callback(self._reload_tasks.discard)
@@ -176,6 +177,7 @@ class Daemon:
             log.error("reload: the config has errors; nothing changed:\n%s", exc)
             return False
         await self.reload_scenes(config)
+        await self.host.seats.reload(config)
         return await self.host.schedules.reload(config)
 
     async def reload_scenes(self, config: Config | None = None) -> bool:

@@ -210,7 +210,7 @@ class SceneLibrary:
         await self.seed(self._config)
 
     # -- runs -------------------------------------------------------------------------------
-    async def run(self, scene_id: str, *, who: str, cause: str) -> Run:
+    async def run(self, scene_id: str, *, who: str, cause: str, role: str | None = None) -> Run:
         """Start a scene; returns at once with the run (`await run.wait()` for its end)."""
         scene = self.get(scene_id)
         reason = None
@@ -231,7 +231,7 @@ class SceneLibrary:
         )  # fmt: skip
         if reason:
             raise Refused(reason)
-        run = Run(self.host, scene, who, cause, on_end=self._ended)
+        run = Run(self.host, scene, who, cause, role, on_end=self._ended)
         self.running[scene_id] = run
         run.start()
         return run

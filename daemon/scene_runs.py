@@ -65,6 +65,7 @@ class Run:
     scene: SceneConfig
     who: str
     cause: str
+    role: str | None = None  # the role of whoever started it: the rights of its actions
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     status: str = "running"  # done, failed, cancelled
     error: str | None = None
@@ -232,7 +233,12 @@ class Run:
                     if self._cancel.is_set():
                         return self._cancelled(s)
                     await self.host.act(
-                        s.device or "", s.action, s.args, who=self.who, cause=self.cause_of_actions
+                        s.device or "",
+                        s.action,
+                        s.args,
+                        who=self.who,
+                        cause=self.cause_of_actions,
+                        role=self.role,
                     )
                     out.action_done = True
                 if s.until is not None:

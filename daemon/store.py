@@ -120,6 +120,29 @@ CORE_MIGRATIONS = [
         """,
         "each scene's last run, step by step, kept across restarts",
     ),
+    Migration(
+        "core",
+        6,
+        """
+        CREATE TABLE seat_layouts (
+            seat TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT,
+            routes TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT,
+            PRIMARY KEY (seat, owner, id)
+        );
+        CREATE TABLE seat_operators (
+            seat TEXT PRIMARY KEY,
+            operator TEXT NOT NULL,
+            since REAL NOT NULL
+        );
+        """,
+        "seats: layouts (owner '' the seat's, else an operator's own) and who sits where",
+    ),
 ]
 
 

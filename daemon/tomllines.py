@@ -2,9 +2,10 @@
 
 `tomllib` gives values but no positions. This scanner walks the lines once and maps
 every table and key path, e.g. `("device", 2, "options", "channels")`, to its line.
-It understands table headers, arrays of tables, dotted and quoted keys, and skips the
-inside of multi-line strings and arrays; the file has already parsed, so it only needs
-to be right about well-formed TOML.
+It understands table headers, arrays of tables, dotted and quoted keys, and the items
+of multi-line arrays of inline tables (`consoles = [ { output = 1 }, ... ]`: item 0 is
+`("consoles", 0)`); it skips the inside of multi-line strings. The file has already
+parsed, so it only needs to be right about well-formed TOML.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ def _split(dotted: str) -> list[str]:
     return [p.strip("\"'") for p in _PART.findall(dotted)]
 
 
-def _open_brackets(value: str) -> int:
-    """Net count of `[`/`{` opened on a line, ignoring those inside strings."""
-    depth, quote = 0, ""
+def _brackets(value: str, depth: int = 0) -> tuple[int, int]:
+    """The bracket depth after a line that starts at `depth` (`[`/`{` open, `]`/`}`
+    close, those inside strings and comments ignored), and how many items of the
+    outermost array start on it (an inline table or array opened at depth 1)."""
+    quote = ""
+    items = 0
     i = 0
     while i < len(value):
         ch = value[i]
@@ -41,11 +45,12 @@ def _open_brackets(value: str) -> int:
         elif ch == "#":
             break
         elif ch in "[{":
+            items += depth == 1
             depth += 1
         elif ch in "]}":
             depth -= 1
         i += 1
-    return depth
+    return depth, items
 
 
 class LineMap:
@@ -57,6 +62,8 @@ class LineMap:
         table: Path = ()
         array_counts: dict[Path, int] = {}
         depth = 0
+        value_path: Path = ()  # the key whose multi-line value is being read
+        items = 0  # items of that value's array seen so far
         in_multiline: str | None = None
         for number, line in enumerate(text.splitlines(), start=1):
             if in_multiline:
@@ -64,7 +71,10 @@ class LineMap:
                     in_multiline = None
                 continue
             if depth > 0:
-                depth += _open_brackets(line)
+                depth, started = _brackets(line, depth)
+                for k in range(items, items + started):
+                    self.lines.setdefault(value_path + (k,), number)
+                items += started
                 continue
             if m := _ARRAY_TABLE.match(line):
                 parts = _split(m.group(1))
@@ -84,7 +94,10 @@ class LineMap:
                 for quote in ('"""', "'''"):
                     if value.count(quote) % 2 == 1:
                         in_multiline = quote
-                depth = _open_brackets(value)
+                depth, items = _brackets(value)
+                value_path = path
+                for k in range(items):
+                    self.lines.setdefault(path + (k,), number)
 
     @staticmethod
     def _resolve(parts: Path, array_counts: dict[Path, int]) -> Path:

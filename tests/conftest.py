@@ -1,4 +1,5 @@
 """Fixtures live in tests/support.py, beside the helpers they use."""
 
 from tests.mqtt_support import broker, recorders  # noqa: F401
+from tests.seats_support import draco  # noqa: F401
 from tests.support import hall, modbus, modbus_thread, processes  # noqa: F401

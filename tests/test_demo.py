@@ -52,6 +52,15 @@ def test_demo_serves_live_devices(tmp_path: Path, processes: list[Process]) -> N
         assert states["matrix-1"]["routes"] == {"1": 0, "2": 0, "3": 0, "4": 0}
         r = client.post("/api/v1/devices/matrix-1/actions/route", json={"input": 5, "output": 2})
         assert r.status_code == 200 and r.json()["state"]["routes"]["2"] == 5
+        # The seats on the KVM: a layout, and the secure computer out of an operator's reach.
+        seats = client.get("/api/v1/seats").json()
+        assert [s["id"] for s in seats["seats"]] == ["dispatch-1", "dispatch-2"]
+        r = client.post("/api/v1/seats/dispatch-1/layouts/patrol/recall")
+        assert r.status_code == 200 and r.json()["layout"] == "patrol", r.text
+        r = client.post(
+            "/api/v1/seats/dispatch-1/route", json={"console": 3, "computer": "secure-pc"}
+        )
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
 
     async def read_coil() -> bool:
         # An independent Modbus client reads the emulator the daemon started.

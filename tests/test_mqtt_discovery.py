@@ -127,3 +127,38 @@ def test_scenes_are_scenes_with_documented_keys() -> None:
     assert entity.component == "scene"
     test_only_documented_keys(entity)
     assert entity.config["command_topic"] == TOPICS.scene_run("open")
+
+
+def test_seats_get_a_layout_select_and_a_button_per_layout() -> None:
+    layouts = [("dispatch", "Dispatch"), ("patrol", "Video patrol")]
+    found = discovery.seat_entities(TOPICS, "seat-1", "Dispatch 1", "kvm-1", layouts)
+    assert [e.component for e in found] == ["select", "button", "button"]
+    for entity in found:
+        test_only_documented_keys(entity)
+        assert entity.config["command_topic"] == "hall/gridhall/seats/seat-1/set/recall"
+        assert entity.config["availability"][1] == {"topic": "hall/gridhall/kvm-1/availability"}
+        assert entity.config["device"]["name"] == "Dispatch 1"
+    select, dispatch, _ = found
+    assert select.config["options"] == ["dispatch", "patrol"]
+    assert select.config["state_topic"] == "hall/gridhall/seats/seat-1/state"
+    assert json.loads(dispatch.config["payload_press"]) == {"layout": "dispatch"}
+    assert dispatch.config["name"] == "Dispatch"
+    unique = [e.config["unique_id"] for e in found]
+    assert len(set(unique)) == 3
+    # A seat without layouts has nothing for Home Assistant to choose from.
+    assert discovery.seat_entities(TOPICS, "seat-2", "Dispatch 2", "kvm-1", []) == []
+
+
+def test_seat_commands_are_parsed_only_under_the_base_topic() -> None:
+    t = Topics("hall")
+    assert t.parse_seat_command("hall/seats/seat-1/set/recall") == discovery_command(
+        "seat-1", "recall"
+    )
+    for topic in (
+        "hall/seats/seat-1/set",
+        "hall/seats/seat-1/state",
+        "hall/seats/Seat/set/recall",
+        "hall/seats/seat-1/set/recall/x",
+        "other/seats/seat-1/set/recall",
+    ):
+        assert t.parse_seat_command(topic) is None, topic

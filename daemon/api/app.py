@@ -12,6 +12,7 @@ from daemon import __version__
 from daemon.api import audit, devices, errors, events, health
 from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
+from daemon.api import seats as seats_api
 from daemon.api.errors import ERRORS
 from daemon.host import Host, Mount
 
@@ -35,6 +36,7 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
         app.include_router(router, prefix=API, responses=ERRORS)
     app.include_router(scenes_api.router, prefix=API, responses=ERRORS)
     app.include_router(schedules_api.router, prefix=API, responses=ERRORS)
+    app.include_router(seats_api.router, prefix=API, responses=ERRORS)
     for plugin_name, router in host.plugins.api_routers(host):
         if isinstance(router, Mount):
             app.include_router(router.router, prefix=router.prefix, responses=ERRORS)

@@ -28,6 +28,7 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [
+        (403, "the token's role, or its rights on the computer routed, do not allow it"),
         (404, "unknown device or action"),
         (409, "refused by an interlock or a running sequence"),
         (422, "bad arguments"),
@@ -93,5 +94,5 @@ async def run_action(
     args: Annotated[dict[str, Any], Depends(action_args)],
 ) -> DeviceOut:
     """Run an action; answers with the device's state once the device confirmed it."""
-    await host.act(device_id, action, args, who=who.name, cause="api")
+    await host.act(device_id, action, args, who=who.name, cause="api", role=who.role)
     return DeviceOut(**host.devices.get(device_id).to_dict())

@@ -50,7 +50,7 @@ async def run_scene(
     scene_id: str, host: HostDep, who: Operator, wait: bool = False
 ) -> JSONResponse:
     """Start the scene: 202 with the run; `wait=true`: 200 once it has ended."""
-    run = await host.run_scene(scene_id, who=who.name, cause="api")
+    run = await host.run_scene(scene_id, who=who.name, cause="api", role=who.role)
     if wait:
         await run.wait()
         return JSONResponse(run.to_dict(), status_code=200)

@@ -7,13 +7,17 @@ says `online` on `homeassistant/status`, everything is published again: discover
 availability, state. Discovery configs this gridhall published for entities no longer
 in the config are read back (they are retained) and cleared with an empty payload.
 
+Seats: each seat's state (retained JSON) on `<base>/seats/<id>/state` as it changes,
+its commands (`recall`, `route`, `push`) on `<base>/seats/<id>/set/<command>`, answered
+on `<base>/seats/<id>/response/<command>`, and Home Assistant discovery of its layouts.
+
 In: `<base>/<device>/set/<action>` (or `<base>/<device>/set` with `"action"` in the
 payload), JSON arguments. Each command takes `Host.act`, the path of every action,
 with cause `mqtt`; its result goes to `<base>/<device>/response/<action>` with the
 request's `transaction`, and, for an MQTT 5 request with a response topic, there too
 with the request's correlation data. A command whose transaction was already carried
 out (a QoS 1 redelivery) is answered again, not carried out again. Commands for one
-device run in the order they came; devices do not wait for each other.
+device (or seat) run in the order they came; devices do not wait for each other.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from daemon.errors import BadArguments, GridhallError
@@ -44,6 +48,7 @@ RESERVED = ("transaction", "action")  # payload keys that are not the action's a
 REMEMBERED = 1000  # transactions kept to answer redeliveries without acting again
 
 Handler = Callable[[str, bytes], Any]
+Job = Callable[[], Awaitable[None]]
 
 
 def settings_from(config: MqttConfig, resolve: Callable[[str], Any]) -> ClientSettings:
@@ -114,7 +119,7 @@ class MqttBridge:
         self.plugin_handlers: list[tuple[str, Handler]] = []
         self.commands_done = 0
         self._sent_discovery: dict[str, str] = {}  # topic -> payload sent this connection
-        self._queues: dict[str, asyncio.Queue[Message]] = {}
+        self._queues: dict[str, asyncio.Queue[Job]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._done: OrderedDict[tuple[str, str], str | None] = OrderedDict()
@@ -145,10 +150,7 @@ class MqttBridge:
 
     # -- out ----------------------------------------------------------------------------
     async def _forward_events(self) -> None:
-        async with self.host.events.subscribe(maxsize=10_000) as sub:
-            self._forwarding.set()
-            async for event in sub:
-                self._forward(event)
+        await self.host.events.observe(self._forward, self._forwarding)
 
     def _forward(self, event: Event) -> None:
         if not self.client.connected:
@@ -161,11 +163,18 @@ class MqttBridge:
                 # What a device told on its first read (an Extron's size) may change
                 # its entities: send them again if they did.
                 self._publish_discovery(only=event.source)
+        elif event.type == "seats.state":
+            self._publish_seat(event.data["seat"], event.data["state"])
+        elif event.type == "seats.layouts":
+            self._publish_seat_discovery()
         elif event.type == "lagged":
             self.publish_all()
 
     def _publish_state(self, device: str, state: dict[str, Any]) -> None:
         self.client.publish(self.topics.state(device), _json(state), qos=1, retain=True)
+
+    def _publish_seat(self, seat: str, state: dict[str, Any]) -> None:
+        self.client.publish(self.topics.seat_state(seat), _json(state), qos=1, retain=True)
 
     def _publish_availability(self, device: str, available: bool) -> None:
         payload = "online" if available else "offline"
@@ -188,6 +197,23 @@ class MqttBridge:
             scenes = {sid: s.name or sid for sid, s in self.host.scenes.scenes.items()}
             found = discovery.scene_entities(self.topics, scenes)
             self._send_discovery(discovery.messages(found, self.topics))
+            self._publish_seat_discovery()
+
+    def _publish_seat_discovery(self) -> None:
+        """The seats' entities; those of a layout deleted meanwhile are removed (an
+        empty retained config) at once, not at the next connection."""
+        seats = self.host.seats
+        configs: dict[str, dict[str, Any]] = {}
+        for seat in seats.seats.values():
+            layouts = [(lay.id, lay.name or lay.id) for lay in seats.layouts.of(seat.id)]
+            found = discovery.seat_entities(
+                self.topics, seat.id, seat.name or seat.id, seat.matrix, layouts
+            )
+            configs |= discovery.messages(found, self.topics)
+        for topic in [t for t in self._sent_discovery if discovery.is_seat(t) and t not in configs]:
+            del self._sent_discovery[topic]
+            self.client.publish(topic, b"", qos=1, retain=True)
+        self._send_discovery(configs)
 
     def _send_discovery(self, configs: dict[str, dict[str, Any]]) -> None:
         for topic, payload in configs.items():
@@ -197,7 +223,8 @@ class MqttBridge:
                 self.client.publish(topic, text, qos=1, retain=True)
 
     def publish_all(self, *, rediscover: bool = True) -> None:
-        """Discovery, then availability and state of every device, then the bridge."""
+        """Discovery, then availability and state of every device, the seats' state,
+        then the bridge."""
         if rediscover:
             self._sent_discovery.clear()
         self._publish_discovery()
@@ -205,11 +232,13 @@ class MqttBridge:
             self._publish_availability(device.id, device.available)
             if device.state:
                 self._publish_state(device.id, device.state)
+        for seat in self.host.seats.seats:
+            self._publish_seat(seat, self.host.seats.state(seat))
         self.client.publish(self.topics.bridge_state, "online", qos=1, retain=True)
 
     def _on_connect(self) -> None:
         t = self.topics
-        for topic_filter in (*t.command_filters, t.scene_filter):
+        for topic_filter in (*t.command_filters, t.scene_filter, t.seat_filter):
             self.client.subscribe(topic_filter, qos=1)
         self.client.subscribe(t.ha_status, qos=1)
         # Our own retained configs come back once; those not sent by this run belong
@@ -229,9 +258,11 @@ class MqttBridge:
     def _on_message(self, msg: Message) -> None:
         t = self.topics
         if (command := t.parse_command(msg.topic)) is not None:
-            self._queue_for(command.device).put_nowait(msg)
+            self._queue_for(command.device).put_nowait(lambda: self._command(msg))
         elif (scene_id := t.parse_scene_run(msg.topic)) is not None:
             self._spawn(self._run_scene(scene_id, msg))
+        elif (seat := t.parse_seat_command(msg.topic)) is not None:
+            self._queue_for(f"seats/{seat.device}").put_nowait(lambda: self._seat_command(msg))
         elif msg.topic == t.ha_status:
             if msg.payload.strip().lower() == b"online":
                 log.info("mqtt: Home Assistant is online; sending discovery again")
@@ -251,20 +282,21 @@ class MqttBridge:
         except Exception:
             log.exception("mqtt: a plugin's handler failed on %s", msg.topic)
 
-    def _queue_for(self, device: str) -> asyncio.Queue[Message]:
-        queue = self._queues.get(device)
+    def _queue_for(self, key: str) -> asyncio.Queue[Job]:
+        """The commands of one device (or seat), run one after another."""
+        queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[device] = asyncio.Queue()
-            self._workers.append(asyncio.create_task(self._work(queue), name=f"mqtt:{device}"))
+            queue = self._queues[key] = asyncio.Queue()
+            self._workers.append(asyncio.create_task(self._work(queue), name=f"mqtt:{key}"))
         return queue
 
-    async def _work(self, queue: asyncio.Queue[Message]) -> None:
+    async def _work(self, queue: asyncio.Queue[Job]) -> None:
         while True:
-            msg = await queue.get()
+            job = await queue.get()
             try:
-                await self._command(msg)
+                await job()
             except Exception:
-                log.exception("mqtt: command on %s failed", msg.topic)
+                log.exception("mqtt: a command failed")
 
     async def _command(self, msg: Message) -> None:
         command = self.topics.parse_command(msg.topic)
@@ -310,6 +342,38 @@ class MqttBridge:
         """`<base>/scenes/<id>/run`: start the scene; the answer (started, or why not)
         goes to `<base>/scenes/<id>/response` and to an MQTT 5 response topic. A
         repeated `transaction` starts it once."""
+
+        async def run(args: dict[str, Any]) -> Any:
+            return (await self.host.run_scene(scene_id, who=WHO, cause="mqtt")).to_dict()
+
+        await self._answer_once(
+            f"scenes/{scene_id}", "run", msg, run, self.topics.scene_response(scene_id)
+        )
+
+    async def _seat_command(self, msg: Message) -> None:
+        """`<base>/seats/<id>/set/<command>`: the seat's `recall`, `route` or `push`,
+        with the rights of the `mqtt` source; answered on its response topic."""
+        seat = self.topics.parse_seat_command(msg.topic)
+        assert seat is not None and seat.action is not None
+        name = seat.action
+
+        async def command(args: dict[str, Any]) -> Any:
+            return await self.host.seats.command(seat.device, name, args, who=WHO, role=None)
+
+        response = self.topics.seat_response(seat.device, name)
+        await self._answer_once(f"seats/{seat.device}", name, msg, command, response)
+
+    async def _answer_once(
+        self,
+        scope: str,
+        action: str,
+        msg: Message,
+        do: Callable[[dict[str, Any]], Awaitable[Any]],
+        answer_topic: str,
+    ) -> None:
+        """Run `do(arguments)` for a request and answer it on `answer_topic` (and an
+        MQTT 5 response topic); a request whose `transaction` was done already is
+        answered again, not done again."""
         transaction: Any = None
         key: tuple[str, str] | None = None
         try:
@@ -317,31 +381,31 @@ class MqttBridge:
             if not isinstance(body, dict):
                 raise BadArguments("the payload must be a JSON object")
             transaction = body.get("transaction")
-            key = self._key(Command(f"scenes/{scene_id}", None), "run", transaction, msg)
+            key = self._key(Command(scope, None), action, transaction, msg)
             if key is not None and key in self._done:
                 if (again := self._done[key]) is not None:
-                    self._send_scene_answer(scene_id, again, msg)
+                    self._send_answer(answer_topic, again, msg)
                 return
             if key is not None:
                 self._remember(key, None)
-            run = await self.host.run_scene(scene_id, who=WHO, cause="mqtt")
-            result: dict[str, Any] = {"status": "ok", "data": run.to_dict()}
+            data = await do({k: v for k, v in body.items() if k not in RESERVED})
+            result: dict[str, Any] = {"status": "ok", "data": data}
         except json.JSONDecodeError as exc:
             result = _error(BadArguments(f"the payload is not JSON: {exc.msg}"))
         except GridhallError as exc:
             result = _error(exc)
         except Exception as exc:  # a bug must still answer
-            log.exception("mqtt: scene %s raised", scene_id)
+            log.exception("mqtt: %s %s raised", scope, action)
             result = _error(GridhallError(f"{type(exc).__name__}: {exc}"))
         if transaction is not None:
             result["transaction"] = transaction
         text = _json(result)
         if key is not None:
             self._remember(key, text)
-        self._send_scene_answer(scene_id, text, msg)
+        self._send_answer(answer_topic, text, msg)
 
-    def _send_scene_answer(self, scene_id: str, text: str, msg: Message) -> None:
-        self.client.publish(self.topics.scene_response(scene_id), text, qos=1)
+    def _send_answer(self, topic: str, text: str, msg: Message) -> None:
+        self.client.publish(topic, text, qos=1)
         if msg.response_topic:
             self.client.publish(
                 msg.response_topic, text, qos=1, correlation_data=msg.correlation_data
@@ -364,11 +428,7 @@ class MqttBridge:
 
     def _respond(self, device: str, action: str, text: str, msg: Message) -> None:
         topic = self.topics.response(device, action if _safe(action) else "unknown")
-        self.client.publish(topic, text, qos=1)
-        if msg.response_topic:
-            self.client.publish(
-                msg.response_topic, text, qos=1, correlation_data=msg.correlation_data
-            )
+        self._send_answer(topic, text, msg)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

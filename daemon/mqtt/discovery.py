@@ -17,15 +17,17 @@ checks every payload against lists taken from its documentation.
 | curtain | one `cover`, with position |
 | screen | a `switch` (power) and a `select` of its named inputs |
 | scenes | one `scene` each, run through `<base>/scenes/<id>/run` |
+| seats | a `select` of its layouts and a `button` each, through `<base>/seats/<id>/set/recall` |
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from daemon.config import DeviceConfig
-from daemon.kinds import Kind, State
+from daemon.kinds import Kind, State, known_count, matrix_size
 from daemon.mqtt.topics import Topics
 
 ORIGIN = {"name": "gridhall", "sw_version": "0.1.0"}  # who sent the config, for HA's logs
@@ -38,25 +40,31 @@ class Entity:
     config: dict[str, Any]
 
 
-def _common(topics: Topics, dev: DeviceConfig, suffix: str, name: str | None) -> dict[str, Any]:
+def _base(
+    topics: Topics, ident: str, name: str | None, device: tuple[str, str, str], *online: str
+) -> dict[str, Any]:
+    """What every entity says: its id, its Home Assistant device (identifier suffix,
+    name, model), and the topics that must all say `online` (the bridge's and these)."""
     node = topics.node_id
     return {
         "name": name,  # None: the entity is the device's main feature, named after it
-        "unique_id": f"{node}_{dev.id}_{suffix}",
-        "availability": [
-            {"topic": topics.bridge_state},
-            {"topic": topics.availability(dev.id)},
-        ],
+        "unique_id": f"{node}_{ident}",
+        "availability": [{"topic": t} for t in (topics.bridge_state, *online)],
         "availability_mode": "all",
         "device": {
-            "identifiers": [f"{node}_{dev.id}"],
-            "name": dev.name or dev.id,
+            "identifiers": [f"{node}_{device[0]}"],
+            "name": device[1],
             "manufacturer": "gridhall",
-            "model": dev.driver,
+            "model": device[2],
         },
         "origin": ORIGIN,
         "qos": 1,
     }
+
+
+def _common(topics: Topics, dev: DeviceConfig, suffix: str, name: str | None) -> dict[str, Any]:
+    device = (dev.id, dev.name or dev.id, dev.driver)
+    return _base(topics, f"{dev.id}_{suffix}", name, device, topics.availability(dev.id))
 
 
 def _switch(
@@ -93,31 +101,6 @@ def _select(
     return Entity("select", f"{dev.id}_{suffix}", config)
 
 
-def _count(*candidates: Any) -> int:
-    for c in candidates:
-        if isinstance(c, int) and c > 0:
-            return c
-    return 0
-
-
-def matrix_size(options: Any, driver: Any, state: State) -> tuple[int, int]:
-    """(inputs, outputs) as far as known: options, what the driver learnt from the
-    device (an Extron asked with `I`), the outputs in the state."""
-    routes = state.get("routes") or {}
-    inputs = _count(
-        getattr(driver, "inputs", None),
-        getattr(options, "inputs", None),
-        getattr(options, "cpus", None),
-    )
-    outputs = _count(
-        getattr(driver, "outputs", None),
-        getattr(options, "outputs", None),
-        getattr(options, "consoles", None),
-        len(routes),
-    )
-    return inputs, outputs
-
-
 def entities(
     topics: Topics, dev: DeviceConfig, options: Any, driver: Any, state: State
 ) -> list[Entity]:
@@ -139,7 +122,7 @@ def entities(
             for o in range(1, outputs + 1)
         ]
     if dev.kind is Kind.POWER:
-        channels = _count(getattr(options, "channels", None), len(state.get("channels") or {}))
+        channels = known_count(getattr(options, "channels", None), len(state.get("channels") or {}))
         return [
             _switch(
                 topics,
@@ -211,29 +194,57 @@ def entities(
 
 def scene_entities(topics: Topics, scenes: dict[str, str]) -> list[Entity]:
     """One `scene` per scene ({id: name}), on the bridge's own device."""
-    node = topics.node_id
+    device = ("scenes", "gridhall scenes", "scenes")
     return [
         Entity(
             "scene",
             f"scene_{scene_id}",
-            {
-                "name": name,
-                "unique_id": f"{node}_scene_{scene_id}",
-                "command_topic": topics.scene_run(scene_id),
-                "payload_on": "{}",
-                "availability": [{"topic": topics.bridge_state}],
-                "device": {
-                    "identifiers": [f"{node}_scenes"],
-                    "name": "gridhall scenes",
-                    "manufacturer": "gridhall",
-                    "model": "scenes",
-                },
-                "origin": ORIGIN,
-                "qos": 1,
-            },
+            _base(topics, f"scene_{scene_id}", name, device)
+            | {"command_topic": topics.scene_run(scene_id), "payload_on": "{}"},
         )
         for scene_id, name in sorted(scenes.items())
     ]
+
+
+def seat_entities(
+    topics: Topics, seat: str, name: str, matrix: str, layouts: list[tuple[str, str]]
+) -> list[Entity]:
+    """A seat's layouts ((id, name) each): a `select` showing the layout the consoles
+    match (none: unknown) that recalls the one chosen, and a `button` per layout. The
+    seat is available when its matrix is."""
+    device = (f"seat_{seat}", name, "seat")
+    recall = topics.seat_command(seat, "recall")
+    found = [
+        Entity(
+            "button",
+            f"seat_{seat}_layout_{layout_id}",
+            _base(
+                topics,
+                f"seat_{seat}_layout_{layout_id}",
+                title,
+                device,
+                topics.availability(matrix),
+            )
+            | {"command_topic": recall, "payload_press": json.dumps({"layout": layout_id})},
+        )
+        for layout_id, title in layouts
+    ]
+    if layouts:
+        select = _base(topics, f"seat_{seat}_layout", "Layout", device, topics.availability(matrix))
+        select |= {
+            "command_topic": recall,
+            "command_template": '{"layout": "{{ value }}"}',
+            "state_topic": topics.seat_state(seat),
+            "value_template": "{{ value_json.layout }}",  # null renders None: unknown
+            "options": [layout_id for layout_id, _ in layouts],
+        }
+        found.insert(0, Entity("select", f"seat_{seat}_layout", select))
+    return found
+
+
+def is_seat(topic: str) -> bool:
+    """Is this discovery topic one of a seat's entities?"""
+    return topic.rsplit("/", 2)[-2].startswith("seat_")
 
 
 def messages(entities_: list[Entity], topics: Topics) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,8 @@ ACTION = re.compile(r"^[a-z][a-z0-9_]*$")
 @dataclass(frozen=True)
 class Command:
     """A message on `<base>/<device>/set/<action>` (action in the topic) or on
-    `<base>/<device>/set` (action named by the payload's `action` key)."""
+    `<base>/<device>/set` (action named by the payload's `action` key); for a seat's
+    `<base>/seats/<id>/set/<command>`, `device` is the seat."""
 
     device: str
     action: str | None
@@ -56,6 +57,15 @@ class Topics:
     def scene_response(self, scene_id: str) -> str:
         return f"{self.base}/scenes/{scene_id}/response"
 
+    def seat_state(self, seat: str) -> str:
+        return f"{self.base}/seats/{seat}/state"
+
+    def seat_command(self, seat: str, command: str) -> str:
+        return f"{self.base}/seats/{seat}/set/{command}"
+
+    def seat_response(self, seat: str, command: str) -> str:
+        return f"{self.base}/seats/{seat}/response/{command}"
+
     def discovery(self, component: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{self.node_id}/{object_id}/config"
 
@@ -70,13 +80,25 @@ class Topics:
 
     def parse_scene_run(self, topic: str) -> str | None:
         """The scene id of `<base>/scenes/<id>/run`, else None."""
-        prefix = self.base + "/scenes/"
-        if not topic.startswith(prefix):
-            return None
-        parts = topic[len(prefix) :].split("/")
+        parts = self._under("scenes", topic)
         if len(parts) == 2 and parts[1] == "run" and DEVICE_ID.match(parts[0]):
             return parts[0]
         return None
+
+    @property
+    def seat_filter(self) -> str:
+        return f"{self.base}/seats/+/set/+"
+
+    def parse_seat_command(self, topic: str) -> Command | None:
+        """`<base>/seats/<id>/set/<command>` as (seat id, command), else None."""
+        parts = self._under("seats", topic)
+        if len(parts) == 3 and parts[1] == "set" and DEVICE_ID.match(parts[0]):
+            return Command(parts[0], parts[2]) if ACTION.match(parts[2]) else None
+        return None
+
+    def _under(self, folder: str, topic: str) -> list[str]:
+        prefix = f"{self.base}/{folder}/"
+        return topic[len(prefix) :].split("/") if topic.startswith(prefix) else []
 
     @property
     def ha_status(self) -> str:

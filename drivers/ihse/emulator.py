@@ -12,11 +12,15 @@ console (each such disconnect is echoed to every client), and while it holds the
 any other console's connection to it, video only included, is refused with a NAK.
 
 Fault injection beyond the base's: `busy_for(n)` answers `07` to the next n requests.
+Every switch it makes is logged in `switches` (bounded) with the monotonic time it was
+made, for tests and benchmarks to time what reached the matrix.
 """
 
 from __future__ import annotations
 
 import struct
+import time
+from collections import deque
 from typing import Annotated, ClassVar
 
 from pydantic import Field, StrictInt
@@ -45,6 +49,8 @@ class DracoEmulator(StreamEmulator):
             n: (0, "full") for n in range(1, self.options.consoles + 1)
         }
         self._busy_left: int | None = None
+        # (monotonic time, cpu, console, mode) of each switch, in the order made.
+        self.switches: deque[tuple[float, int, int, Mode]] = deque(maxlen=10_000)
 
     @property
     def routes(self) -> dict[int, int]:
@@ -76,6 +82,7 @@ class DracoEmulator(StreamEmulator):
                     self.consoles[other] = (0, "full")
                     self._echo(draco.connect(0, other), None)  # news to the requester too
         self.consoles[con] = (cpu, mode if cpu else "full")
+        self.switches.append((time.monotonic(), cpu, con, mode))
         self._echo(draco.connect(cpu, con, mode), origin)
 
     def _echo(self, frame: bytes, origin: Session | None) -> None:
