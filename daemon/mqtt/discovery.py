@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.config import DeviceConfig
+from daemon.controls import controls
 from daemon.kinds import Kind, State
 from daemon.mqtt.topics import Topics
 
@@ -93,37 +94,13 @@ def _select(
     return Entity("select", f"{dev.id}_{suffix}", config)
 
 
-def _count(*candidates: Any) -> int:
-    for c in candidates:
-        if isinstance(c, int) and c > 0:
-            return c
-    return 0
-
-
-def matrix_size(options: Any, driver: Any, state: State) -> tuple[int, int]:
-    """(inputs, outputs) as far as known: options, what the driver learnt from the
-    device (an Extron asked with `I`), the outputs in the state."""
-    routes = state.get("routes") or {}
-    inputs = _count(
-        getattr(driver, "inputs", None),
-        getattr(options, "inputs", None),
-        getattr(options, "cpus", None),
-    )
-    outputs = _count(
-        getattr(driver, "outputs", None),
-        getattr(options, "outputs", None),
-        getattr(options, "consoles", None),
-        len(routes),
-    )
-    return inputs, outputs
-
-
 def entities(
     topics: Topics, dev: DeviceConfig, options: Any, driver: Any, state: State
 ) -> list[Entity]:
     """Every Home Assistant entity of one device."""
+    ctl = controls(dev.kind, options, driver, state)
     if dev.kind is Kind.MATRIX:
-        inputs, outputs = matrix_size(options, driver, state)
+        inputs, outputs = ctl["inputs"], ctl["outputs"]
         choices = [str(i) for i in range(inputs + 1)]
         return [
             _select(
@@ -139,7 +116,6 @@ def entities(
             for o in range(1, outputs + 1)
         ]
     if dev.kind is Kind.POWER:
-        channels = _count(getattr(options, "channels", None), len(state.get("channels") or {}))
         return [
             _switch(
                 topics,
@@ -149,7 +125,7 @@ def entities(
                 "value_json.channels['" + str(n) + "']",
                 f', "channel": {n}',
             )
-            for n in range(1, channels + 1)
+            for n in range(1, ctl["channels"] + 1)
         ]
     if dev.kind is Kind.FAN:
         config = _common(topics, dev, "fan", None) | {
@@ -188,7 +164,7 @@ def entities(
         }
         return [Entity("cover", f"{dev.id}_cover", config)]
     if dev.kind is Kind.SCREEN:
-        names = sorted(getattr(options, "inputs", None) or {})
+        names = ctl["inputs"]
         found: list[Entity] = [
             _switch(topics, dev, "power", "Power", "value_json.power in ['on', 'warming']", "")
         ]
