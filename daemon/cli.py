@@ -39,11 +39,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     setup_logging(config.logging.level)
+    from daemon.panel.views import PanelViewError
     from daemon.runtime import Daemon
 
     try:
         return asyncio.run(Daemon(config, args.plugins).serve())
-    except (StoreError, OSError) as exc:  # the store, or an emulator's port
+    except (StoreError, OSError, PanelViewError) as exc:  # the store, a port, a plugin's view
         logging.getLogger("gridhall").error("cannot start: %s", exc)
         return 1
 

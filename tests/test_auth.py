@@ -49,6 +49,8 @@ REQUIRED = {
     "PUT /api/v1/sequences/{sequence_id}": "facility",
     "DELETE /api/v1/sequences/{sequence_id}": "facility",
     "GET /api/v1/interlocks": "viewer",
+    # the touch panel (GET / and its files need no token: they hold no data)
+    "GET /api/v1/panel": "viewer",
     # plugins/grid
     "GET /api/v1/grid/tree": "viewer",
     "GET /api/v1/grid/grids/{code}": "viewer",
