@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@echo
-	@echo "  gridhall demo on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/docs)"
+	@echo "  gridhall demo: the touch panel on http://127.0.0.1:8080/  (API docs: /docs)"
 	@echo "  Get an admin token in another terminal:"
 	@echo "    $(BIN)/gridhall token create --role admin --name $${USER:-admin} -c $(CONFIG)"
-	@echo "  then: curl -H \"Authorization: Bearer <token>\" http://127.0.0.1:8080/api/v1/devices"
+	@echo "  sign in to the panel with it, or: curl -H \"Authorization: Bearer <token>\" http://127.0.0.1:8080/api/v1/devices"
 	@echo
 	$(BIN)/gridhall run -c $(CONFIG)
 
