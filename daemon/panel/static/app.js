@@ -38,6 +38,7 @@ function langButton(onSwitch) {
 // -- login ------------------------------------------------------------------------
 function showLogin(message = "") {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
   const token = h("input", { id: "token", type: "password", autocomplete: "off", spellcheck: "false", required: true });
   const remember = h("input", { id: "remember", type: "checkbox" });
   const error = h("p", { class: "login-error", role: "alert" }, message);
@@ -120,6 +121,7 @@ function draw() {
   const { api, hall, manifest, modules } = session;
   session.unmount?.();
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
   const notices = h("div", { class: "notices", "aria-live": "assertive" });
   const ctx = {
     api,

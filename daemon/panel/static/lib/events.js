@@ -68,6 +68,12 @@ export function openStream(token, { onEvent, onStatus, onUnauthorized }) {
         delay = 1000;
         onStatus("live");
       }
+      if (message.event === "lagged") {
+        // The daemon dropped events this page was too slow for: what it shows may be
+        // stale. A new connection starts with a fresh snapshot.
+        controller.abort();
+        break;
+      }
       onEvent(message.event, JSON.parse(message.data));
     }
     clearTimeout(idle);

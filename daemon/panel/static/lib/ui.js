@@ -92,8 +92,26 @@ export function deviceCards(ctx, root, kinds, make) {
     if (device && cards.has(device.id)) cards.get(device.id).update(device);
   }
 
+  // A device back from unavailable may have learnt its controls only now (an Extron
+  // asked for its size): draw its card again when they changed.
+  async function back(event) {
+    changed(event);
+    const old = ctx.hall.device(event.source);
+    if (!event.data.available || !old || !cards.has(old.id)) return;
+    try {
+      const fresh = await ctx.api.get(`/devices/${encodeURIComponent(old.id)}`);
+      if (JSON.stringify(fresh.controls) === JSON.stringify(old.controls)) return;
+      ctx.hall.update(fresh);
+      const replaced = card(fresh);
+      cards.get(old.id).el.replaceWith(replaced.el);
+      cards.set(old.id, replaced);
+    } catch (err) {
+      ctx.report(err, old.name);
+    }
+  }
+
   draw();
-  const offs = [ctx.hall.on("snapshot", draw), ctx.hall.on("state", changed), ctx.hall.on("availability", changed)];
+  const offs = [ctx.hall.on("snapshot", draw), ctx.hall.on("state", changed), ctx.hall.on("availability", back)];
   return () => offs.forEach((off) => off());
 }
 
