@@ -66,6 +66,7 @@ class Demo:
     proc: Process
     config: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)  # what the page's CSP blocked
 
     @property
     def url(self) -> str:

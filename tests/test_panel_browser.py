@@ -89,6 +89,13 @@ class Panel:
 def open_panel(browser: Any, demo: Demo, viewport: dict[str, int], locale: str) -> Any:
     context = browser.new_context(viewport=viewport, locale=locale, has_touch=True)
     context.set_default_timeout(WAIT_MS)
+    # Anything the Content-Security-Policy blocks (an inline style, a foreign font) is
+    # a bug of the page: every violation fails the test.
+    context.expose_binding("cspViolation", lambda source, what: demo.violations.append(what))
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.cspViolation(`${e.violatedDirective} ${e.blockedURI}`))"
+    )
     return context
 
 
@@ -104,6 +111,7 @@ def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
     page.on("pageerror", lambda e: p.errors.append(str(e)))
     yield p
     context.close()
+    assert not demo.violations, demo.violations
     assert not p.errors, p.errors
     assert not p.foreign_requests(), p.foreign_requests()
 
@@ -229,6 +237,7 @@ def test_chinese_by_the_browsers_language_and_a_switch(browser: Any, demo: Demo)
         assert page.evaluate("window.loadedOnce") is True
         page.reload()  # the choice is kept on this panel
         p.expect(tabs.first).to_have_text("Matrix")
+        assert not demo.violations, demo.violations
     finally:
         context.close()
 
@@ -269,6 +278,7 @@ def test_every_view_fits_a_finger_and_the_screen(
             wide = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
             assert wide <= 0, (view, wide)
         assert not p.foreign_requests(), p.foreign_requests()
+        assert not demo.violations, demo.violations
     finally:
         context.close()
 
@@ -304,5 +314,6 @@ def test_a_plugins_strip_shows_only_where_the_plugin_is_loaded(
             p.show("matrix")  # the strip stays above every tab
             p.expect(strip.locator("li")).to_have_count(1)
             assert not p.foreign_requests()
+            assert not board.violations, board.violations
         finally:
             context.close()
