@@ -190,6 +190,56 @@ def test_an_interlock_refusal_is_shown_with_its_reason(panel: Panel, demo: Demo)
         api.post("/api/v1/devices/screen-1/actions/off")
 
 
+RECORD_STEPS = """(seq) => {
+  window.steps = [];
+  const card = document.querySelector(`[data-sequence="${seq}"]`);
+  new MutationObserver(() => {
+    for (const li of card.querySelectorAll(`li.step`)) {
+      const key = `${li.closest(".sequence-run").querySelector("button").dataset.scene}`
+        + ` ${li.dataset.path} ${li.dataset.status}`;
+      if (!window.steps.includes(key)) window.steps.push(key);
+    }
+  }).observe(card, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def test_a_sequence_is_followed_step_by_step(panel: Panel, demo: Demo) -> None:
+    """A sequence made through the API appears on the power view; a touch runs it, and
+    each step shows running, then done, in order, as the relay board switches."""
+    steps = [
+        {"device": "power-2", "up": "on", "down": "off", "args": {"channel": n}, "delay_ms": 400}
+        for n in (1, 2)
+    ]
+    with demo.api("admin") as api:
+        r = api.put("/api/v1/sequences/rows", json={"id": "rows", "step": steps})
+        assert r.status_code == 200, r.text
+    panel.login("operator", "power")
+    card = panel.page.locator("[data-sequence=rows]")
+    panel.expect(card.locator("li.step")).to_have_count(4)  # two steps, up and down
+    panel.page.evaluate(RECORD_STEPS, "rows")
+    card.locator("button[data-scene=rows-up]").tap()
+    done = card.locator(".sequence-run").first.locator(".progress")
+    panel.expect(done).to_have_attribute("data-status", "done")
+    seen = panel.page.evaluate("window.steps")
+    assert [s for s in seen if s.startswith("rows-up") and not s.endswith("pending")] == [
+        "rows-up 1 running",
+        "rows-up 1 done",
+        "rows-up 2 running",
+        "rows-up 2 done",
+    ]
+    tiles = panel.card("power-2").locator("button.tile")
+    for n in (0, 1):
+        panel.expect(tiles.nth(n)).to_have_attribute("aria-pressed", "true")
+    client = ModbusTcpClient("127.0.0.1", port=demo.emulator_port("modbus-gateway"))
+    assert client.connect()
+    try:
+        assert client.read_coils(0, count=2, device_id=2).bits[:2] == [True, True]
+    finally:
+        client.close()
+    card.locator("button[data-scene=rows-down]").tap()
+    panel.expect(tiles.nth(0)).to_have_attribute("aria-pressed", "false")
+
+
 def test_an_unavailable_device_is_shown_so_and_cannot_be_pressed(panel: Panel) -> None:
     panel.login("operator", "screens")
     card = panel.card("screen-9")
