@@ -20,17 +20,20 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@echo
-	@echo "  gridhall demo on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/docs)"
+	@echo "  gridhall demo: the touch panel on http://127.0.0.1:8080/  (API docs: /docs)"
 	@echo "  Get an admin token in another terminal:"
 	@echo "    $(BIN)/gridhall token create --role admin --name $${USER:-admin} -c $(CONFIG)"
-	@echo "  then: curl -H \"Authorization: Bearer <token>\" http://127.0.0.1:8080/api/v1/devices"
+	@echo "  sign in to the panel with it, or: curl -H \"Authorization: Bearer <token>\" http://127.0.0.1:8080/api/v1/devices"
 	@echo
 	$(BIN)/gridhall run -c $(CONFIG)
 
-# Test peers the suite starts itself (a private Mosquitto, socat ptys).
+# Test peers the suite starts itself (a private Mosquitto, socat ptys, headless Chromium
+# for the panel's browser tests, with a CJK font for its Chinese), as tool:package.
+TEST_PEERS := mosquitto:mosquitto socat:socat chromium:chromium chromedriver:chromium-driver
 test-deps:
-	@missing=""; for tool in mosquitto socat; do \
-		command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	@missing=""; for peer in $(TEST_PEERS); do tool=$${peer%%:*}; pkg=$${peer#*:}; \
+		command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$pkg"; done; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

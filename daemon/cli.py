@@ -41,11 +41,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     setup_logging(config.logging.level)
     from daemon.backup import BackupError
+    from daemon.panel.views import PanelViewError
     from daemon.runtime import Daemon
 
     try:
         return asyncio.run(Daemon(config, args.plugins).serve())
-    except (StoreError, BackupError, OSError) as exc:  # the store, its lock, a port
+    except (StoreError, BackupError, OSError, PanelViewError) as exc:
+        # the store or its lock, a port, a plugin's panel view
         logging.getLogger("gridhall").error("cannot start: %s", exc)
         return 1
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from daemon.bus import Backoff, Bus, Priority
 from daemon.config import BusConfig, Config, DeviceConfig
+from daemon.controls import controls
 from daemon.errors import (
     BadArguments,
     DeviceError,
@@ -76,6 +77,15 @@ class Device:
             "available": self.available,
             "state": self.state,
             "error": None if self.available else self._why_unavailable(),
+            "controls": self.controls(),
+        }
+
+    def controls(self) -> dict[str, Any]:
+        """What a panel needs to draw the device (daemon.controls), and its actions."""
+        kind = self.config.kind
+        return {
+            "actions": sorted(self.driver.actions(kind)),
+            **controls(kind, self.driver.options, self.driver, self.state),
         }
 
     def _why_unavailable(self) -> str | None:

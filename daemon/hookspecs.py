@@ -81,6 +81,17 @@ def gridhall_api_routers(host: Host) -> list[Any]:  # type: ignore[empty-body]
 
 
 @hookspec
+def gridhall_panel_views(host: Host) -> list[Any]:  # type: ignore[empty-body]
+    """Return `daemon.panel.views.PanelView`s: views of the touch panel served at `/`.
+
+    Each is an ES module in a folder of the plugin's package, shown in a tab of its
+    own (`slot="view"`) or as a band above every tab (`slot="strip"`), to tokens with
+    at least its `role`. Called once, when the app is built; docs/panel.md says what
+    the module exports and what the page gives it. Since 0.3.
+    """
+
+
+@hookspec
 async def gridhall_startup(host: Host) -> None:
     """Called once the store is open and the devices are created, before READY.
 

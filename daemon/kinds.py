@@ -84,7 +84,7 @@ State = dict[str, Any]
 def known_count(*candidates: Any) -> int:
     """The first positive int of the candidates (0: none known)."""
     for c in candidates:
-        if isinstance(c, int) and c > 0:
+        if isinstance(c, int) and not isinstance(c, bool) and c > 0:
             return c
     return 0
 

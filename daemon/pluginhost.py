@@ -136,6 +136,14 @@ class PluginHost:
                 routers.append((impl.plugin_name, router))
         return routers
 
+    def panel_views(self, host: Host) -> list[tuple[str, Any]]:
+        """(plugin name, PanelView) for every view a plugin adds to the touch panel."""
+        return [
+            (impl.plugin_name, view)
+            for impl in self._impls("gridhall_panel_views")
+            for view in _call(impl, host=host) or []
+        ]
+
     def add_cli(self, subparsers: argparse._SubParsersAction[Any]) -> None:
         self.pm.hook.gridhall_cli(subparsers=subparsers)
 

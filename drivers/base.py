@@ -94,6 +94,8 @@ class Driver(Generic[L]):
     kinds: ClassVar[frozenset[Kind]]
     Options: ClassVar[type[BaseModel]] = Options
     extra_actions: ClassVar[dict[str, type[Args]]] = {}
+    # A matrix's `mode`s for `route` (a KVM's access modes), shown to control panels.
+    route_modes: ClassVar[tuple[str, ...]] = ()
     # The class that builds the link a bus owns: `link_type.from_config(url, bus, device)`.
     # None for a driver that works through other devices (a curtain on a relay board).
     link_type: ClassVar[Any] = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,6 +38,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def demo_copy(tmp_path: Path) -> tuple[Path, int, int]:
+    """The demo config with free ports and a store of its own, otherwise unchanged."""
+    api, modbus = free_port(), free_port()
+    text = (ROOT / "etc" / "gridhall.toml").read_text()
+    text = text.replace("127.0.0.1:8080", f"127.0.0.1:{api}")
+    text = text.replace("127.0.0.1:15020", f"127.0.0.1:{modbus}")
+    # Every other emulator of the demo gets a free port too, wherever it is named.
+    for port in sorted(set(re.findall(r"127\.0\.0\.1:(150\d\d)", text))):
+        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
+    text = re.sub(r'^path = ".*"', 'path = "demo.db"', text, flags=re.M)
+    path = tmp_path / "gridhall.toml"
+    path.write_text(text)
+    return path, api, modbus
 
 
 def relay_config(
@@ -129,6 +145,15 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in {timeout}s")
         await asyncio.sleep(step)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, step: float = 0.05) -> None:
+    """`wait_for` for sync tests (a browser's, a process's)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s")
+        time.sleep(step)
 
 
 @pytest.fixture

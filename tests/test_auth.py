@@ -63,6 +63,8 @@ REQUIRED = {
     "POST /api/v1/seats/{seat_id}/login": "operator",
     "POST /api/v1/seats/{seat_id}/logout": "operator",
     "POST /api/v1/seats/{seat_id}/push": "operator",
+    # the touch panel (GET / and its files need no token: they hold no data)
+    "GET /api/v1/panel": "viewer",
     # plugins/grid
     "GET /api/v1/grid/tree": "viewer",
     "GET /api/v1/grid/grids/{code}": "viewer",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import time
 from pathlib import Path
@@ -11,22 +10,7 @@ from pathlib import Path
 import httpx
 from pymodbus.client import AsyncModbusTcpClient
 
-from tests.support import ROOT, Process, create_token_cli, free_port, spawn_daemon, wait_http
-
-
-def demo_copy(tmp_path: Path) -> tuple[Path, int, int]:
-    """The demo config with free ports and a store of its own, otherwise unchanged."""
-    api, modbus = free_port(), free_port()
-    text = (ROOT / "etc" / "gridhall.toml").read_text()
-    text = text.replace("127.0.0.1:8080", f"127.0.0.1:{api}")
-    text = text.replace("127.0.0.1:15020", f"127.0.0.1:{modbus}")
-    # Every other emulator of the demo gets a free port too, wherever it is named.
-    for port in sorted(set(re.findall(r"127\.0\.0\.1:(150\d\d)", text))):
-        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
-    text = re.sub(r'^path = ".*"', 'path = "demo.db"', text, flags=re.M)
-    path = tmp_path / "gridhall.toml"
-    path.write_text(text)
-    return path, api, modbus
+from tests.support import Process, create_token_cli, demo_copy, spawn_daemon, wait_http
 
 
 def test_demo_serves_live_devices(tmp_path: Path, processes: list[Process]) -> None:

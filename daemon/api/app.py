@@ -10,11 +10,13 @@ from fastapi import APIRouter, FastAPI
 
 from daemon import __version__
 from daemon.api import audit, devices, errors, events, health
+from daemon.api import panel as panel_api
 from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
 from daemon.api.errors import ERRORS
 from daemon.host import Host, Mount
+from daemon.panel import site as panel_site
 
 API = "/api/v1"
 Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
@@ -37,12 +39,14 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(scenes_api.router, prefix=API, responses=ERRORS)
     app.include_router(schedules_api.router, prefix=API, responses=ERRORS)
     app.include_router(seats_api.router, prefix=API, responses=ERRORS)
+    app.include_router(panel_api.router, prefix=API, responses=ERRORS)
     for plugin_name, router in host.plugins.api_routers(host):
         if isinstance(router, Mount):
             app.include_router(router.router, prefix=router.prefix, responses=ERRORS)
         else:
             short = plugin_name.rsplit(".", 1)[-1]
             app.include_router(router, prefix=f"{API}/{short}", responses=ERRORS)
+    panel_site.install(app, host)  # the touch panel at `/` (docs/panel.md)
     return app
 
 

@@ -21,6 +21,9 @@ class DeviceOut(BaseModel):
     available: bool
     state: dict[str, Any]
     error: str | None = None
+    # What a panel needs to draw it: `actions`; a matrix's `inputs`, `outputs` and
+    # route `modes`; a power board's `channels` and `sequence`; a screen's `inputs`.
+    controls: dict[str, Any] = {}
 
 
 router = APIRouter(prefix="/devices", tags=["devices"])

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.config import DeviceConfig
-from daemon.kinds import Kind, State, known_count, matrix_size
+from daemon.controls import controls
+from daemon.kinds import Kind, State
 from daemon.mqtt.topics import Topics
 
 ORIGIN = {"name": "gridhall", "sw_version": "0.1.0"}  # who sent the config, for HA's logs
@@ -105,8 +106,9 @@ def entities(
     topics: Topics, dev: DeviceConfig, options: Any, driver: Any, state: State
 ) -> list[Entity]:
     """Every Home Assistant entity of one device."""
+    ctl = controls(dev.kind, options, driver, state)
     if dev.kind is Kind.MATRIX:
-        inputs, outputs = matrix_size(options, driver, state)
+        inputs, outputs = ctl["inputs"], ctl["outputs"]
         choices = [str(i) for i in range(inputs + 1)]
         return [
             _select(
@@ -122,7 +124,6 @@ def entities(
             for o in range(1, outputs + 1)
         ]
     if dev.kind is Kind.POWER:
-        channels = known_count(getattr(options, "channels", None), len(state.get("channels") or {}))
         return [
             _switch(
                 topics,
@@ -132,7 +133,7 @@ def entities(
                 "value_json.channels['" + str(n) + "']",
                 f', "channel": {n}',
             )
-            for n in range(1, channels + 1)
+            for n in range(1, ctl["channels"] + 1)
         ]
     if dev.kind is Kind.FAN:
         config = _common(topics, dev, "fan", None) | {
@@ -171,7 +172,7 @@ def entities(
         }
         return [Entity("cover", f"{dev.id}_cover", config)]
     if dev.kind is Kind.SCREEN:
-        names = sorted(getattr(options, "inputs", None) or {})
+        names = ctl["inputs"]
         found: list[Entity] = [
             _switch(topics, dev, "power", "Power", "value_json.power in ['on', 'warming']", "")
         ]

@@ -83,6 +83,7 @@ class ExtronSIS(StreamDriver[Event]):
     kind: ClassVar[Kind] = Kind.MATRIX
     Options = ExtronOptions
     extra_actions: ClassVar[dict[str, type[Args]]] = {"save_preset": PresetArgs}
+    route_modes: ClassVar[tuple[str, ...]] = tuple(m for m in _MODES if m)
     options: ExtronOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

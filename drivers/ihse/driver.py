@@ -60,6 +60,7 @@ class IhseDraco(StreamDriver[Event]):
     kind: ClassVar[Kind] = Kind.MATRIX
     Options = DracoOptions
     options: DracoOptions
+    route_modes: ClassVar[tuple[str, ...]] = tuple(MODE_NAMES.values())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

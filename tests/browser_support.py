@@ -1,0 +1,142 @@
+"""Browser tests' peers: Debian's Chromium, headless, driven by Playwright for Python,
+against the demo daemon running as a process.
+
+Playwright's own browser download cannot work in a closed network, so it drives the
+system's Chromium (`executable_path`). A missing Chromium fails the test with what to
+install, like the other peers (mosquitto, socat); `make test` installs it as root.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import ROOT, Process, create_token_cli, demo_copy, spawn_daemon, wait_http
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+INSTALL = (
+    "apt-get install chromium chromium-driver fonts-wqy-microhei (make test-deps does it as root)"
+)
+DESK = {"width": 1280, "height": 800}  # a wall-mounted touch panel
+PHONE = {"width": 390, "height": 844}  # an operator's phone
+# Screenshots of the main views, kept after the run for a person to look at.
+ARTIFACTS = Path(os.environ.get("GRIDHALL_ARTIFACTS", ROOT / "tests" / "artifacts")) / "panel"
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium; fails, naming the packages, where it is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: {INSTALL}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is missing: pip install -e '.[test]' (make test does it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Demo:
+    """The demo daemon as `make run` starts it, on free ports, plus what the tests add."""
+
+    proc: Process
+    config: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)  # what the page's CSP blocked
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+    def emulator_port(self, emulator_id: str) -> int:
+        config = tomllib.loads(self.config.read_text())
+        listen = next(e["listen"] for e in config["emulator"] if e["id"] == emulator_id)
+        return int(listen.rpartition(":")[2])
+
+    def api(self, role: str = "operator") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+@contextmanager
+def demo_daemon(tmp: Path, extra: str = "", env: dict[str, str] | None = None) -> Iterator[Demo]:
+    """The demo config with `extra` TOML appended, as a process; every device of the
+    demo available before it is handed over."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    config, api, _ = demo_copy(tmp)
+    config.write_text(config.read_text() + extra)
+    proc = spawn_daemon(config, api, env)
+    try:
+        wait_http(f"{proc.url}/api/v1/health")
+        demo = Demo(proc, config)
+        for role in ("viewer", "operator", "admin"):
+            demo.tokens[role] = create_token_cli(config, role)
+        with demo.api("viewer") as client:
+            deadline = time.monotonic() + 20
+            while True:
+                devices = client.get("/api/v1/devices").json()
+                if all(d["available"] for d in devices if d["id"] in DEMO_DEVICES):
+                    break
+                assert time.monotonic() < deadline, [d for d in devices if not d["available"]]
+                time.sleep(0.05)
+        yield demo
+    finally:
+        if proc.proc.poll() is None:
+            proc.proc.terminate()
+        try:
+            proc.proc.wait(timeout=10)
+        except Exception:
+            proc.proc.kill()
+        if proc.proc.returncode not in (0, -15):
+            print(f"--- daemon exit {proc.proc.returncode}:\n{proc.output()[-4000:]}")
+
+
+DEMO_DEVICES = {
+    "power-1",
+    "power-2",
+    "fan-1",
+    "curtain-1",
+    "screen-1",
+    "screen-2",
+    "matrix-1",
+    "kvm-1",
+}
+
+
+def extron_route(port: int, output: int) -> int:
+    """The input tied to `output`, asked of the Extron emulator itself (SIS `O%`) on a
+    connection of the test's own, not through the daemon."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.settimeout(5)
+        seen = b""
+        while seen.count(b"\r\n") < 2:  # the banner and the date line
+            seen += s.recv(1024)
+        s.sendall(f"{output}%".encode())
+        answer = b""
+        while not answer.endswith(b"\r\n"):
+            answer += s.recv(1024)
+        return int(answer.strip())

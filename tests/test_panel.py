@@ -1,0 +1,188 @@
+"""The panel's serving and its seam for plugins, through HTTP in-process: the page needs
+no token and carries a strict policy, its files are cached for good under a build id,
+`GET /api/v1/panel` lists the views a token may see, and a plugin's view is served
+from its own package. The page itself is driven by tests/test_panel_browser.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.hookspecs import hookimpl
+from daemon.panel.site import build_id
+from daemon.panel.views import STATIC, PanelView, PanelViewError
+from daemon.pluginhost import PluginHost
+from drivers.modbus.emulator import ModbusEmulator
+from tests.plugins import noticeboard
+from tests.support import Running, relay_config, running
+
+
+def with_plugins(*extra: tuple[object, str]) -> PluginHost:
+    plugins = PluginHost()
+    plugins.load(entry_points=False)
+    for plugin, name in extra:
+        plugins.register(plugin, name=name)
+    return plugins
+
+
+@pytest.fixture
+async def board(tmp_path: Path, modbus: ModbusEmulator) -> AsyncIterator[Running]:
+    """The relay hall with the notice board plugin (a strip view) loaded."""
+    plugins = with_plugins((noticeboard, "noticeboard"))
+    async with running(relay_config(tmp_path, modbus.port), plugins) as r:
+        yield r
+
+
+async def test_the_page_needs_no_token_and_names_its_files(hall: Running) -> None:
+    r = await hall.client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["cache-control"] == "no-cache"
+    # Revalidated by its ETag: unchanged, it is not sent again.
+    again = await hall.client.get("/", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assets = re.findall(r'(?:src|href)="(/panel/[0-9a-f]{12}/[^"]+)"', r.text)
+    assert {a.rsplit("/", 1)[-1] for a in assets} == {"app.js", "app.css", "icon.svg"}
+    for url in assets:
+        asset = await hall.client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert asset.headers["content-security-policy"] == csp
+    js = await hall.client.get(next(a for a in assets if a.endswith(".js")))
+    assert "javascript" in js.headers["content-type"]  # ES modules need a JS type
+
+
+SVG_NAMESPACE = 'xmlns="http://www.w3.org/2000/svg"'  # a name, never fetched
+
+
+def test_the_page_names_no_other_host() -> None:
+    """Nothing in the page's files points outside its origin: no CDN, no font service.
+    (The browser test records what the running page asks for.)"""
+    for path in STATIC.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8").replace(SVG_NAMESPACE, "")
+            assert not re.search(r"https?://", text), f"{path} names a host"
+            assert "@import" not in text and "url(" not in text, path
+
+
+async def test_files_live_under_the_current_build_only(hall: Running) -> None:
+    site = hall.daemon.app.state.panel
+    assert site.build == build_id([STATIC])
+    assert (await hall.client.get(f"{site.base}/views/matrix.js")).status_code == 200
+    old = await hall.client.get("/panel/000000000000/app.js")
+    assert old.status_code == 404 and old.json()["error"]["code"] == "not_found"
+    escape = await hall.client.get(f"{site.base}/../../daemon/config.py")
+    assert escape.status_code == 404
+
+
+async def test_manifest_lists_views_for_the_halls_kinds_and_the_tokens_role(
+    hall: Running,
+) -> None:
+    assert (await hall.client.get("/api/v1/panel")).status_code == 401
+    r = await hall.client.get("/api/v1/panel", headers=hall.as_role("viewer"))
+    body = r.json()
+    assert body["who"] == {"name": "test-viewer", "role": "viewer"}
+    assert body["may"] == {"operate": False, "edit": False}
+    # The relay hall has power only: no matrix, screen, curtain or fan views.
+    assert [v["id"] for v in body["views"]] == ["power", "scenes", "schedules"]
+    site = hall.daemon.app.state.panel
+    assert body["views"][0] == {
+        "id": "power",
+        "slot": "view",
+        "title": {"en": "Power", "zh": "电源时序"},
+        "module": f"{site.base}/views/power.js",
+        "plugin": None,
+    }
+    for view in body["views"]:
+        assert (await hall.client.get(view["module"])).status_code == 200
+    r = await hall.client.get("/api/v1/panel", headers=hall.as_role("facility"))
+    assert r.json()["may"] == {"operate": True, "edit": True}
+
+
+async def test_devices_carry_what_a_panel_draws_them_with(hall: Running) -> None:
+    r = await hall.client.get("/api/v1/devices/relay", headers=hall.as_role("viewer"))
+    assert r.json()["controls"] == {
+        "actions": ["off", "on", "sequence_off", "sequence_on"],
+        "channels": 8,
+        "sequence": [1, 2, 3],
+    }
+
+
+async def test_a_plugins_strip_is_listed_and_served_from_its_package(board: Running) -> None:
+    r = await board.client.get("/api/v1/panel", headers=board.as_role("viewer"))
+    views = {v["id"]: v for v in r.json()["views"]}
+    strip = views["noticeboard"]
+    assert strip["slot"] == "strip" and strip["plugin"] == "noticeboard"
+    site = board.daemon.app.state.panel
+    assert strip["module"] == f"{site.base}/plugins/noticeboard/strip.js"
+    module = await board.client.get(strip["module"])
+    assert module.status_code == 200 and "noticeboard.notice" in module.text
+    assert module.headers["cache-control"].endswith("immutable")
+    # The plugin's files are part of the build: changing them changes every URL.
+    assert site.build == build_id([STATIC, Path(noticeboard.__file__).parent / "panel"])
+    assert site.build != build_id([STATIC])
+
+
+class OperatorsOnly:
+    @hookimpl
+    def gridhall_panel_views(self) -> list[PanelView]:
+        return [PanelView("desk", STATIC / "views", "scenes.js", {"en": "Desk"}, role="operator")]
+
+
+async def test_a_view_is_shown_only_to_its_role(tmp_path: Path, modbus: ModbusEmulator) -> None:
+    plugins = with_plugins((OperatorsOnly(), "desk"))
+    async with running(relay_config(tmp_path, modbus.port), plugins) as r:
+
+        async def ids(role: str) -> list[str]:
+            answer = await r.client.get("/api/v1/panel", headers=r.as_role(role))
+            return [v["id"] for v in answer.json()["views"]]
+
+        assert "desk" not in await ids("viewer")
+        assert "desk" in await ids("operator")
+
+
+class BadViews:
+    def __init__(self, *views: PanelView) -> None:
+        self.views = views
+
+    @hookimpl
+    def gridhall_panel_views(self) -> list[PanelView]:
+        return list(self.views)
+
+
+@pytest.mark.parametrize(
+    "view,message",
+    [
+        (PanelView("Bad Id", STATIC, "app.js", {"en": "x"}), "use [a-z0-9-]"),
+        (PanelView("gone", STATIC, "missing.js", {"en": "x"}), "no module"),
+        (PanelView("power", STATIC, "app.js", {"en": "x"}), "is taken"),
+        (PanelView("untitled", STATIC, "app.js", {"zh": "无"}), "title needs"),
+    ],
+)
+async def test_a_bad_plugin_view_stops_the_start(
+    tmp_path: Path, modbus: ModbusEmulator, view: PanelView, message: str
+) -> None:
+    plugins = with_plugins((BadViews(view), "bad"))
+    with pytest.raises(PanelViewError, match=re.escape(message)):
+        async with running(relay_config(tmp_path, modbus.port), plugins):
+            pass
+
+
+def test_the_wheel_carries_the_page() -> None:
+    """package-data names every file the page is made of, so a wheel serves it too."""
+    import tomllib
+
+    from tests.support import ROOT
+
+    data: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]["daemon.panel"]
+    package = STATIC.parent
+    covered = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
+    assert covered == {p for p in STATIC.rglob("*") if p.is_file()}
