@@ -3,15 +3,23 @@
 aiosqlite hops to its thread on every await, so a unit of work is one call: `write`
 and `read` run a plain function against the sqlite3 connection inside that thread, in
 one transaction. Migrations are versioned per namespace so plugins add their own.
+
+With `synchronous=FULL` every COMMIT waits for an fsync, so many small writers at once
+(32 clients creating tickets) would queue one fsync each. `write_grouped` is the group
+commit: the writers that arrive while a commit is on the disk are run together in the
+next transaction, each in a SAVEPOINT of its own (a failure undoes only its own work),
+and all are answered after that one COMMIT. Durable when it returns, as `write`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,11 +131,23 @@ CORE_MIGRATIONS = [
 ]
 
 
+@dataclass
+class _Grouped:
+    """One caller of `write_grouped`: its function and the future it waits on."""
+
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    outcome: tuple[bool, Any] = field(default=(False, None))  # (ok, result or exception)
+
+
 class Store:
     def __init__(self, path: Path, *, synchronous: str = "full") -> None:
         self.path = path
         self.synchronous = synchronous
         self._db: aiosqlite.Connection | None = None
+        self._grouped: list[_Grouped] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.group_stats = GroupStats()
 
     async def open(self) -> None:
         """Open, and prove the file can be written: a store that cannot take a write
@@ -151,6 +171,9 @@ class Store:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._flusher is not None:  # what was queued is committed, then answered
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -181,6 +204,42 @@ class Store:
             return result
 
         return await self._in_thread(unit)
+
+    async def write_grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in a transaction shared with the other grouped writers queued now,
+        inside a SAVEPOINT of its own; committed (durable) when this returns. `fn`'s
+        exception undoes its own statements only, and is raised here. `fn` must not
+        commit, roll back or release savepoints it did not make."""
+        item = _Grouped(fn, asyncio.get_running_loop().create_future())
+        self._grouped.append(item)
+        if self._flusher is None:
+            # A task of its own, not the first caller: a caller that is cancelled (a
+            # client gone) must not strand the others' answers.
+            self._flusher = asyncio.create_task(self._flush(), name="store-group-commit")
+        # A caller cancelled here cancels only its future; its write still commits.
+        result: T = await item.future
+        return result
+
+    async def _flush(self) -> None:
+        try:
+            while self._grouped:
+                batch, self._grouped = self._grouped, []
+                try:
+                    await self._in_thread(lambda conn: _run_group(conn, batch))
+                except BaseException as exc:  # BEGIN or COMMIT failed: nothing is in
+                    for item in batch:
+                        item.outcome = (False, exc)
+                self.group_stats.add(len(batch))
+                for item in batch:
+                    ok, value = item.outcome
+                    if item.future.done():
+                        continue
+                    if ok:
+                        item.future.set_result(value)
+                    else:
+                        item.future.set_exception(value)
+        finally:
+            self._flusher = None
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._in_thread(fn)
@@ -222,6 +281,47 @@ class Store:
         for m in applied:
             log.info("migration %s/%d applied: %s", m.namespace, m.version, m.description)
         return applied
+
+
+@dataclass
+class GroupStats:
+    """How the group commit batched: commits and writers (for benches and health)."""
+
+    commits: int = 0
+    writes: int = 0
+    largest: int = 0
+
+    def add(self, n: int) -> None:
+        self.commits += 1
+        self.writes += n
+        self.largest = max(self.largest, n)
+
+
+def _run_group(conn: sqlite3.Connection, batch: list[_Grouped]) -> None:
+    """In the store's thread: one transaction, one savepoint per writer. Outcomes are
+    set only once COMMIT succeeded; if it fails, the caller fails them all."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for item in batch:
+            conn.execute("SAVEPOINT grouped")
+            try:
+                outcomes.append((True, item.fn(conn)))
+            except Exception as exc:
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back itself (disk full, I/O
+                    # error): the earlier writers' work is gone too.
+                    raise
+                conn.execute("ROLLBACK TO grouped")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE grouped")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    for item, outcome in zip(batch, outcomes, strict=True):
+        item.outcome = outcome
 
 
 def _statements(sql: str) -> list[str]:
