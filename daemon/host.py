@@ -14,6 +14,7 @@ from typing import Any
 from daemon import audit
 from daemon.auth import Roles, TokenCache
 from daemon.calendar import Calendar
+from daemon.clock import Clock, SystemClock
 from daemon.config import Config
 from daemon.devices import Devices
 from daemon.errors import GridhallError, Refused
@@ -44,6 +45,9 @@ class Host:
     devices: Devices
     roles: Roles
     started_at: float = field(default_factory=time.time)
+    # The time schedules and plugins' deadlines run on; tests put a ManualClock here
+    # before the daemon starts.
+    clock: Clock = field(default_factory=SystemClock)
     tokens: TokenCache = field(init=False)
     interlocks: Interlocks = field(init=False)
     scenes: SceneLibrary = field(init=False)
@@ -57,7 +61,7 @@ class Host:
         self.calendar = Calendar.from_config(
             self.config.calendar, self.config.resolve(self.config.calendar.overrides)
         )
-        self.schedules = Scheduler(self)
+        self.schedules = Scheduler(self, self.clock)
 
     async def act(
         self, device_id: str, action: str, raw_args: dict[str, Any], *, who: str, cause: str

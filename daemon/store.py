@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -225,7 +226,7 @@ class Store:
             while self._grouped:
                 batch, self._grouped = self._grouped, []
                 try:
-                    await self._in_thread(lambda conn: _run_group(conn, batch))
+                    await self._in_thread(functools.partial(_run_group, batch=batch))
                 except BaseException as exc:  # BEGIN or COMMIT failed: nothing is in
                     for item in batch:
                         item.outcome = (False, exc)
@@ -297,7 +298,7 @@ class GroupStats:
         self.largest = max(self.largest, n)
 
 
-def _run_group(conn: sqlite3.Connection, batch: list[_Grouped]) -> None:
+def _run_group(conn: sqlite3.Connection, *, batch: list[_Grouped]) -> None:
     """In the store's thread: one transaction, one savepoint per writer. Outcomes are
     set only once COMMIT succeeded; if it fails, the caller fails them all."""
     outcomes: list[tuple[bool, Any]] = []

@@ -1,0 +1,112 @@
+"""The change record other plugins see, built from `ticket_events`, and how it is told.
+
+The shape is a contract (daemon/hookspecs.py, `gridhall_ticket_changed`): `{"seq",
+"at", "actor", "transition", "from", "to", "data", "ticket"}`, `seq` being the history
+row's id and `ticket` the summary below. It is told after the commit, to the hook and
+as the event `tickets.changed`; `gridhall_ticket_changes` replays the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daemon.host import Host
+
+NAME = "tickets"
+
+# The ticket as a change carries it (the hook's documented keys, in this order).
+SUMMARY = (
+    "id",
+    "category",
+    "tier",
+    "major",
+    "state",
+    "channel",
+    "grid",
+    "street",
+    "department",
+    "member",
+    "handler",
+    "reporter",
+    "created_at",
+    "due_at",
+    "closed_at",
+    "on_time",
+)
+_SUMMARY_SQL = ", ".join(f"t.{c}" for c in SUMMARY)
+_EVENT_SQL = "e.id, e.at, e.actor, e.transition, e.from_state, e.to_state, e.data"
+
+
+def summary(values: tuple[Any, ...] | sqlite3.Row) -> dict[str, Any]:
+    ticket = dict(zip(SUMMARY, values, strict=True))
+    ticket["major"] = bool(ticket["major"])
+    if ticket["on_time"] is not None:
+        ticket["on_time"] = bool(ticket["on_time"])
+    return ticket
+
+
+def _change(event: tuple[Any, ...], ticket: tuple[Any, ...]) -> dict[str, Any]:
+    seq, at, actor, transition, from_state, to_state, data = event
+    return {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "transition": transition,
+        "from": from_state,
+        "to": to_state,
+        "data": json.loads(data) if data else {},
+        "ticket": summary(ticket),
+    }
+
+
+def record(
+    conn: sqlite3.Connection,
+    ticket: int,
+    *,
+    at: float,
+    actor: str,
+    transition: str,
+    from_state: str | None,
+    to_state: str,
+    note: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the history row of a change (inside its transaction) and return the
+    change record, the ticket as it is now."""
+    seq = conn.execute(
+        "INSERT INTO ticket_events (ticket, at, actor, transition, from_state, to_state, "
+        "note, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            ticket,
+            at,
+            actor,
+            transition,
+            from_state,
+            to_state,
+            note,
+            json.dumps(data, ensure_ascii=False) if data else None,
+        ),
+    ).lastrowid
+    row = conn.execute(f"SELECT {_SUMMARY_SQL} FROM tickets t WHERE t.id = ?", (ticket,)).fetchone()
+    event = (seq, at, actor, transition, from_state, to_state, None)
+    change = _change(event, row)
+    change["data"] = data
+    return change
+
+
+def changes_after(conn: sqlite3.Connection, after: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        f"SELECT {_EVENT_SQL}, {_SUMMARY_SQL} FROM ticket_events e "
+        "JOIN tickets t ON t.id = e.ticket WHERE e.id > ? ORDER BY e.id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    return [_change(row[:7], row[7:]) for row in rows]
+
+
+async def announce(host: Host, change: dict[str, Any]) -> None:
+    """After the commit: the hook, then the event stream (SSE, other plugins)."""
+    await host.plugins.ticket_changed(change, host)
+    host.publish(NAME, "changed", change)
