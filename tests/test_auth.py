@@ -14,6 +14,11 @@ from drivers.modbus.emulator import ModbusEmulator
 from tests.support import relay_config, running
 
 LADDER = ["guest", "viewer", "operator", "facility", "admin"]
+# Plugin roles beside the ladder, each with the role one below it: a token of that
+# role must get 403. The ticket roles: reporter < dispatcher, reporter < handler.
+BELOW = {"reporter": "viewer", "dispatcher": "reporter", "handler": "reporter"}
+# Siblings that must not pass for each other.
+NOT = {"dispatcher": "handler", "handler": "dispatcher"}
 
 
 class GuestRole:
@@ -59,6 +64,24 @@ REQUIRED = {
     "GET /api/v1/grid/residents": "viewer",
     "GET /api/v1/grid/search": "viewer",
     "POST /api/v1/grid/reload": "operator",
+    # plugins/tickets
+    "POST /api/v1/tickets": "reporter",
+    "GET /api/v1/tickets": "viewer",
+    "GET /api/v1/tickets/overdue": "viewer",
+    "GET /api/v1/tickets/categories": "viewer",
+    "GET /api/v1/tickets/departments": "viewer",
+    "GET /api/v1/tickets/{ticket_id}": "viewer",
+    "POST /api/v1/tickets/{ticket_id}/register": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/dispatch": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/accept": "handler",
+    "POST /api/v1/tickets/{ticket_id}/report": "handler",
+    "POST /api/v1/tickets/{ticket_id}/verify": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/rework": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/evaluate": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/reopen": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/merge": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/decline": "dispatcher",
+    "POST /api/v1/tickets/{ticket_id}/invalidate": "dispatcher",
 }
 STREAMING = {"GET /api/v1/events"}
 
@@ -79,13 +102,15 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
         from daemon import auth
 
         tokens = dict(hall.tokens)
-        tokens["guest"] = await auth.create_token(hall.host.store, "guest", "guest")
+        for role in ["guest", *BELOW]:
+            tokens[role] = await auth.create_token(hall.host.store, role, role)
         paths = hall.daemon.app.openapi()["paths"]
         checked = set()
         for path, methods in paths.items():
             if path == "/api/v1/health":
                 continue
-            url = re.sub(r"\{[^}]+\}", "x", path)
+            # "1": a path parameter may be typed (a ticket id is an int in the path).
+            url = re.sub(r"\{[^}]+\}", "1", path)
             for method in methods:
                 key = f"{method.upper()} {path}"
                 assert key in REQUIRED, f"{key}: add its least role to REQUIRED"
@@ -95,10 +120,13 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                 assert r.json()["error"]["code"] == "unauthorized"
                 bad = {"Authorization": "Bearer gh_not-a-real-token"}
                 assert (await hall.client.request(method, url, headers=bad)).status_code == 401
-                below = LADDER[LADDER.index(role) - 1]
-                r = await hall.client.request(method, url, headers=auth_as(tokens[below]))
-                assert r.status_code == 403, (key, below, r.status_code)
-                assert r.json()["error"]["code"] == "forbidden"
+                below = BELOW.get(role) or LADDER[LADDER.index(role) - 1]
+                for other in [below, NOT.get(role)]:
+                    if other is None:
+                        continue
+                    r = await hall.client.request(method, url, headers=auth_as(tokens[other]))
+                    assert r.status_code == 403, (key, other, r.status_code)
+                    assert r.json()["error"]["code"] == "forbidden"
                 if key not in STREAMING:
                     r = await hall.client.request(method, url, headers=auth_as(tokens[role]))
                     assert r.status_code not in (401, 403), (key, role)

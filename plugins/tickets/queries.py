@@ -70,6 +70,7 @@ def view(
         out["attributes"] = json.loads(out["attributes"])
     out["level"] = level(out.get("escalation") or 0)
     if not reveal:
+        out.pop("token", None)  # the reporter's Open311 token: theirs to look it up with
         if out.get("reporter_contact"):
             out["reporter_contact"] = mask_phone(out["reporter_contact"])
         if out.get("reporter_name"):
