@@ -221,3 +221,35 @@ async def test_a_closed_ticket_is_owed_nothing(hall: Running, heard: Heard) -> N
     assert r.status_code == 200
     await at(hall, "2026-01-08T12:00")
     assert heard.alerts == []
+
+
+async def test_a_step_in_an_unknown_year_waits_for_its_calendar(
+    config: Path, heard: Heard, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Overdue on New Year's Eve is said; the street's turn, a working day later, lies in
+    2027, which no source knows: it is not guessed, and comes once the plan is there."""
+    clock = ManualClock(local("2026-12-31T09:00"))
+    async with tickets_at(config, clock, plugin_host((heard, "heard"))) as hall:
+        fight = await file(hall, category="security.fight")  # due 11:00
+        await at(hall, "2026-12-31T10:40")
+        await at(hall, "2026-12-31T11:00")
+        assert [(a["kind"], a["level"]) for a in heard.alerts] == [
+            ("reminder", None),
+            ("overdue", "community"),
+        ]
+        assert "no calendar data for 2027" in caplog.text
+        await at(hall, "2026-12-31T12:00")  # looked at again: still unknown
+        assert len(heard.alerts) == 2
+        # The plan is published; the operator drops it in and reloads (SIGHUP does).
+        (config.parent / "calendar").mkdir()
+        (config.parent / "calendar" / "2027.toml").write_text(
+            '[[holiday]]\nname = "New Year\'s Day"\nfrom = 2027-01-01\n'
+        )
+        hall.host.calendar.reload()
+        await at(hall, "2026-12-31T13:00")
+        await at(hall, "2027-01-04T17:29")  # Friday the 1st is a holiday, then a weekend
+        assert len(heard.alerts) == 2
+        await at(hall, "2027-01-04T17:30")
+        assert [(a["kind"], a["ticket"], a["level"]) for a in heard.alerts[2:]] == [
+            ("escalated", fight, "street")
+        ]

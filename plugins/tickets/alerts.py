@@ -7,6 +7,10 @@
 - `escalated`: once per further step, each `after` the previous one (督办: community,
   then street, then district); `level` is the level reached.
 
+A step that falls in a year no calendar source knows (a deadline at the end of
+December, a working-day interval into January) is not guessed: what is known is
+said, and the plan says it is `blocked`, to be looked at again later.
+
 A watcher that was away (a restart, a suspended board) says once what it missed:
 `overdue` if it was never said, then `escalated` at the highest level reached, not
 every level in between. What was said is the row's `reminded_at` and `escalation`,
@@ -19,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.calendar import Calendar
+from daemon.calendar import Calendar, CalendarUnknown
 from plugins.tickets.config import Step
 from plugins.tickets.deadlines import Deadline, Lead
 
@@ -42,6 +46,7 @@ class Plan:
     reminded: bool  # the reminder went out now
     escalation: int
     next_at: float | None
+    blocked: CalendarUnknown | None = None  # the next step lies in a year nobody knows
 
 
 class Ladder:
@@ -70,9 +75,12 @@ class Ladder:
     def plan(self, row: dict[str, Any], now: float) -> Plan:
         created, due = row["created_at"], row["due_at"]
         escalation = int(row["escalation"])
-        reached = escalation
-        while reached < len(self.steps) and self.step_at(due, reached + 1) <= now:
-            reached += 1
+        reached, blocked = escalation, None
+        try:
+            while reached < len(self.steps) and self.step_at(due, reached + 1) <= now:
+                reached += 1
+        except CalendarUnknown as exc:
+            blocked = exc  # what is known is still said; the rest waits for the calendar
         alerts: list[Due] = []
         if escalation == 0 and reached >= 1:
             alerts.append(Due("overdue", self.level(1)))
@@ -83,10 +91,12 @@ class Ladder:
         if reached == 0 and row["reminded_at"] is None and remind_at <= now:
             alerts.append(Due("reminder", None))
             reminded = True
+        next_at: float | None = None
         if reached == 0 and row["reminded_at"] is None and not reminded:
-            next_at: float | None = remind_at
-        elif reached < len(self.steps):
-            next_at = self.step_at(due, reached + 1)
-        else:
-            next_at = None
-        return Plan(alerts, reminded, reached, next_at)
+            next_at = remind_at
+        elif reached < len(self.steps) and blocked is None:
+            try:
+                next_at = self.step_at(due, reached + 1)
+            except CalendarUnknown as exc:
+                blocked = exc
+        return Plan(alerts, reminded, reached, next_at, blocked)

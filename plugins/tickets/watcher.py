@@ -95,17 +95,25 @@ class Watcher:
             rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
             said: list[dict[str, Any]] = []
             updates: list[tuple[Any, ...]] = []
+            blocked: dict[int, CalendarUnknown] = {}
             for row in rows:
-                try:
-                    p = ladder.plan(row, now)
-                except CalendarUnknown as exc:
-                    log.error("tickets: ticket %s: %s", row["id"], exc.message)
-                    retry = now + RETRY_S
-                    updates.append((row["reminded_at"], row["escalation"], retry, row["id"]))
-                    continue
+                p = ladder.plan(row, now)
+                next_at = p.next_at
+                if p.blocked is not None:
+                    blocked[row["id"]] = p.blocked
+                    next_at = now + RETRY_S
                 reminded = now if p.reminded else row["reminded_at"]
-                updates.append((reminded, p.escalation, p.next_at, row["id"]))
+                updates.append((reminded, p.escalation, next_at, row["id"]))
                 said += [_alert(row, due.kind, due.level, now, tz) for due in p.alerts]
+            if blocked:
+                first = next(iter(blocked.values()))
+                log.error(
+                    "tickets: the next supervision step of %d ticket(s) (%s) cannot be placed; "
+                    "looked at again in an hour: %s",
+                    len(blocked),
+                    ", ".join(map(str, list(blocked)[:10])),
+                    first.message,
+                )
             conn.executemany(
                 "UPDATE tickets SET reminded_at = ?, escalation = ?, next_alert_at = ? "
                 "WHERE id = ?",
