@@ -9,6 +9,10 @@ With `synchronous=FULL` every COMMIT waits for an fsync, so many small writers a
 commit: the writers that arrive while a commit is on the disk are run together in the
 next transaction, each in a SAVEPOINT of its own (a failure undoes only its own work),
 and all are answered after that one COMMIT. Durable when it returns, as `write`.
+`write_many` is the same for writers of one kind (reports becoming tickets): those
+queued together are handed to their function as one list, one savepoint and a few
+`executemany` for all of them instead of a handful of statements each, since every
+statement is a hand-over of the GIL between this thread and the event loop's.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+_ALONE: Any = object()  # a `write_grouped` writer: not one of a `write_many` kind
 
 
 class StoreError(Exception):
@@ -132,12 +138,14 @@ CORE_MIGRATIONS = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: a writer is a key of its own
 class _Grouped:
-    """One caller of `write_grouped`: its function and the future it waits on."""
+    """One caller of `write_grouped` (`item` is _ALONE) or of `write_many`: its
+    function, its item, and the future it waits on."""
 
-    fn: Callable[[sqlite3.Connection], Any]
+    fn: Callable[..., Any]
     future: asyncio.Future[Any]
+    item: Any = _ALONE
     outcome: tuple[bool, Any] = field(default=(False, None))  # (ok, result or exception)
 
 
@@ -211,15 +219,29 @@ class Store:
         inside a SAVEPOINT of its own; committed (durable) when this returns. `fn`'s
         exception undoes its own statements only, and is raised here. `fn` must not
         commit, roll back or release savepoints it did not make."""
-        item = _Grouped(fn, asyncio.get_running_loop().create_future())
-        self._grouped.append(item)
+        result: T = await self._queue(_Grouped(fn, asyncio.get_running_loop().create_future()))
+        return result
+
+    async def write_many(
+        self, fn: Callable[[sqlite3.Connection, list[I]], list[T | Exception]], item: I
+    ) -> T:
+        """Queue `item` for `fn`, committed with the group: the items of one `fn`
+        (the same function object) queued together reach it as one list, in the order
+        they came, in one savepoint. `fn(conn, items)` returns one result per item; an
+        `Exception` in that list is raised to its item's caller alone. If `fn` raises,
+        its savepoint is rolled back and all its items fail. Durable when this returns."""
+        loop = asyncio.get_running_loop()
+        result: T = await self._queue(_Grouped(fn, loop.create_future(), item))
+        return result
+
+    async def _queue(self, entry: _Grouped) -> Any:
+        self._grouped.append(entry)
         if self._flusher is None:
             # A task of its own, not the first caller: a caller that is cancelled (a
             # client gone) must not strand the others' answers.
             self._flusher = asyncio.create_task(self._flush(), name="store-group-commit")
         # A caller cancelled here cancels only its future; its write still commits.
-        result: T = await item.future
-        return result
+        return await entry.future
 
     async def _flush(self) -> None:
         try:
@@ -299,30 +321,44 @@ class GroupStats:
 
 
 def _run_group(conn: sqlite3.Connection, *, batch: list[_Grouped]) -> None:
-    """In the store's thread: one transaction, one savepoint per writer. Outcomes are
-    set only once COMMIT succeeded; if it fails, the caller fails them all."""
-    outcomes: list[tuple[bool, Any]] = []
+    """In the store's thread: one transaction, one savepoint per writer (per kind, for
+    `write_many`). Outcomes are set only once COMMIT succeeded; if it fails, the caller
+    fails them all."""
+    units: dict[Any, list[_Grouped]] = {}
+    for entry in batch:  # in arrival order; a kind's items go with its first
+        units.setdefault(entry if entry.item is _ALONE else entry.fn, []).append(entry)
+    outcomes: list[tuple[_Grouped, tuple[bool, Any]]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for item in batch:
+        for members in units.values():
             conn.execute("SAVEPOINT grouped")
             try:
-                outcomes.append((True, item.fn(conn)))
+                outcomes += zip(members, _run_unit(conn, members), strict=True)
             except Exception as exc:
                 if not conn.in_transaction:
                     # SQLite rolled the whole transaction back itself (disk full, I/O
                     # error): the earlier writers' work is gone too.
                     raise
                 conn.execute("ROLLBACK TO grouped")
-                outcomes.append((False, exc))
+                outcomes += [(m, (False, exc)) for m in members]
             conn.execute("RELEASE grouped")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    for item, outcome in zip(batch, outcomes, strict=True):
-        item.outcome = outcome
+    for entry, outcome in outcomes:
+        entry.outcome = outcome
+
+
+def _run_unit(conn: sqlite3.Connection, members: list[_Grouped]) -> list[tuple[bool, Any]]:
+    first = members[0]
+    if first.item is _ALONE:
+        return [(True, first.fn(conn))]
+    results = first.fn(conn, [m.item for m in members])
+    if len(results) != len(members):
+        raise RuntimeError(f"{first.fn!r} gave {len(results)} results for {len(members)} items")
+    return [(not isinstance(r, Exception), r) for r in results]
 
 
 def _statements(sql: str) -> list[str]:

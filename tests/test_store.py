@@ -113,3 +113,45 @@ async def test_close_commits_what_was_queued(tmp_path: Path) -> None:
     await s.close()
     assert [t.result() for t in pending] == [1, 2, 3]
     assert on_disk(tmp_path / "c.db") == ["c0", "c1", "c2"]
+
+
+def insert_many(conn: sqlite3.Connection, values: list[str]) -> list[object]:
+    """A `write_many` kind: one executemany for every item; 'bad-*' items refused."""
+    calls.append(list(values))
+    good = [v for v in values if not v.startswith("bad")]
+    conn.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in good])
+    return [ValueError(f"refused {v}") if v.startswith("bad") else v.upper() for v in values]
+
+
+calls: list[list[str]] = []
+
+
+async def test_writers_of_one_kind_share_one_call(store: Store, tmp_path: Path) -> None:
+    calls.clear()
+    results = await asyncio.gather(
+        store.write_many(insert_many, "a"),
+        store.write_grouped(insert("single")),  # a writer of its own, in the same commit
+        store.write_many(insert_many, "bad-b"),
+        store.write_many(insert_many, "c"),
+        return_exceptions=True,
+    )
+    assert results[0] == "A" and results[3] == "C" and isinstance(results[1], int)
+    assert isinstance(results[2], ValueError) and str(results[2]) == "refused bad-b"
+    assert calls == [["a", "bad-b", "c"]]  # one call, in the order they came
+    assert on_disk(tmp_path / "s.db") == ["a", "c", "single"]
+    assert store.group_stats.commits == 1
+
+
+async def test_a_kind_that_raises_fails_its_items_alone(store: Store, tmp_path: Path) -> None:
+    def explode(conn: sqlite3.Connection, values: list[str]) -> list[object]:
+        conn.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in values])
+        raise RuntimeError("broken kind")
+
+    results = await asyncio.gather(
+        store.write_many(explode, "x"),
+        store.write_many(explode, "y"),
+        store.write_grouped(insert("kept")),
+        return_exceptions=True,
+    )
+    assert [str(r) for r in results[:2]] == ["broken kind", "broken kind"]
+    assert on_disk(tmp_path / "s.db") == ["kept"]  # x and y rolled back with their savepoint

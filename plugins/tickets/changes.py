@@ -62,6 +62,42 @@ def _change(event: tuple[Any, ...], ticket: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
+# The history row of a change; with its id given when a batch numbers its own.
+INSERT_EVENT = (
+    "INSERT INTO ticket_events (id, ticket, at, actor, transition, from_state, to_state, "
+    "note, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def event_values(
+    seq: int | None,
+    ticket: int,
+    *,
+    at: float,
+    actor: str,
+    transition: str,
+    from_state: str | None,
+    to_state: str,
+    note: str | None,
+    data: dict[str, Any],
+) -> tuple[Any, ...]:
+    """The values of INSERT_EVENT (`seq` None: the next id)."""
+    text = json.dumps(data, ensure_ascii=False) if data else None
+    return (seq, ticket, at, actor, transition, from_state, to_state, note, text)
+
+
+def made(event: tuple[Any, ...], seq: int, ticket_row: dict[str, Any]) -> dict[str, Any]:
+    """The change record of history values (`event_values`) written as `seq`, the
+    ticket being `ticket_row` after it."""
+    _, _, at, actor, transition, from_state, to_state, _, _ = event
+    change = _change(
+        (seq, at, actor, transition, from_state, to_state, None),
+        tuple(ticket_row[k] for k in SUMMARY),
+    )
+    change["data"] = json.loads(event[8]) if event[8] else {}
+    return change
+
+
 def record(
     conn: sqlite3.Connection,
     ticket: int,
@@ -76,25 +112,21 @@ def record(
 ) -> dict[str, Any]:
     """Write the history row of a change (inside its transaction) and return the
     change record, the ticket as it is now."""
-    seq = conn.execute(
-        "INSERT INTO ticket_events (ticket, at, actor, transition, from_state, to_state, "
-        "note, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            ticket,
-            at,
-            actor,
-            transition,
-            from_state,
-            to_state,
-            note,
-            json.dumps(data, ensure_ascii=False) if data else None,
-        ),
-    ).lastrowid
-    row = conn.execute(f"SELECT {_SUMMARY_SQL} FROM tickets t WHERE t.id = ?", (ticket,)).fetchone()
-    event = (seq, at, actor, transition, from_state, to_state, None)
-    change = _change(event, row)
-    change["data"] = data
-    return change
+    event = event_values(
+        None,
+        ticket,
+        at=at,
+        actor=actor,
+        transition=transition,
+        from_state=from_state,
+        to_state=to_state,
+        note=note,
+        data=data,
+    )
+    seq = conn.execute(INSERT_EVENT, event).lastrowid
+    assert seq is not None
+    cur = conn.execute(f"SELECT {_SUMMARY_SQL} FROM tickets t WHERE t.id = ?", (ticket,))
+    return made(event, seq, dict(zip(SUMMARY, cur.fetchone(), strict=True)))
 
 
 def changes_after(conn: sqlite3.Connection, after: int, limit: int) -> list[dict[str, Any]]:

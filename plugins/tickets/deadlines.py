@@ -18,6 +18,7 @@ whether the report came at 09:00 or 16:00. A year the calendar does not know rai
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -39,7 +40,12 @@ class Deadline:
 
     @classmethod
     def parse(cls, text: str) -> Deadline:
-        """ValueError naming what is wrong and what is expected."""
+        """ValueError naming what is wrong and what is expected. Cached: every report
+        parses its category's spec."""
+        return _parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Deadline:
         m = _SPEC.match(text.strip()) if isinstance(text, str) else None
         if m is None:
             raise ValueError(f"bad deadline {text!r}: expected {EXAMPLES}")
@@ -81,6 +87,11 @@ class Deadline:
         day = calendar.add_working_days(calendar.local(start).date(), int(amount))
         close = calendar.office_hours.intervals[-1][1]
         return dt.datetime.combine(day, close, calendar.tz)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str) -> Deadline:
+    return Deadline._parse(text)
 
 
 def _fmt(n: float) -> str:
