@@ -101,7 +101,7 @@ def gridhall_ticket_changes(after: int, limit: int, host: Host) -> list[dict[str
     # read beside the daemon's writer) answers without the store's thread.
     from plugins.tickets.changes import changes_after
 
-    conn = sqlite3.connect(f"file:{host.config.db_path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{host.config.db_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         return changes_after(conn, after, limit)
     finally:
