@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from daemon.config import Issue
 from daemon.tomllines import LineMap
 from plugins.tickets.config import Level, Tier
 from plugins.tickets.deadlines import Deadline
@@ -87,20 +88,10 @@ class Category(_Row):
         return v
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
 class CatalogError(Exception):
     """The file was refused; nothing was imported. `problems` have their lines."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Issue]) -> None:
         super().__init__("\n".join(map(str, problems)))
         self.problems = problems
 
@@ -128,23 +119,23 @@ def read_catalog(path: Path, config: TicketsConfig) -> Catalog:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise CatalogError([Problem(str(path), 0, f"cannot read: {exc.strerror}")]) from exc
+        raise CatalogError([Issue(str(path), 0, f"cannot read: {exc.strerror}")]) from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or 1
-        raise CatalogError([Problem(str(path), line, str(exc))]) from exc
+        raise CatalogError([Issue(str(path), line, str(exc))]) from exc
     return _Reader(path, LineMap(text), config).read(raw)
 
 
 class _Reader:
     def __init__(self, path: Path, lines: LineMap, config: TicketsConfig) -> None:
         self.path, self.lines, self.config = path, lines, config
-        self.problems: list[Problem] = []
+        self.problems: list[Issue] = []
         self.catalog = Catalog()
 
     def bad(self, loc: tuple[Any, ...], message: str) -> None:
-        self.problems.append(Problem(str(self.path), self.lines.line_of(loc), message))
+        self.problems.append(Issue(str(self.path), self.lines.line_of(loc), message))
 
     def read(self, raw: dict[str, Any]) -> Catalog:
         for key in sorted(set(raw) - {"department", "group", "category"}):

@@ -98,34 +98,12 @@ def made(event: tuple[Any, ...], seq: int, ticket_row: dict[str, Any]) -> dict[s
     return change
 
 
-def record(
-    conn: sqlite3.Connection,
-    ticket: int,
-    *,
-    at: float,
-    actor: str,
-    transition: str,
-    from_state: str | None,
-    to_state: str,
-    note: str | None,
-    data: dict[str, Any],
-) -> dict[str, Any]:
-    """Write the history row of a change (inside its transaction) and return the
-    change record, the ticket as it is now."""
-    event = event_values(
-        None,
-        ticket,
-        at=at,
-        actor=actor,
-        transition=transition,
-        from_state=from_state,
-        to_state=to_state,
-        note=note,
-        data=data,
-    )
+def record(conn: sqlite3.Connection, event: tuple[Any, ...]) -> dict[str, Any]:
+    """Write the history row `event` (`event_values`, seq None) inside its
+    transaction; the change record, the ticket as it is now."""
     seq = conn.execute(INSERT_EVENT, event).lastrowid
     assert seq is not None
-    cur = conn.execute(f"SELECT {_SUMMARY_SQL} FROM tickets t WHERE t.id = ?", (ticket,))
+    cur = conn.execute(f"SELECT {_SUMMARY_SQL} FROM tickets t WHERE t.id = ?", (event[1],))
     return made(event, seq, dict(zip(SUMMARY, cur.fetchone(), strict=True)))
 
 

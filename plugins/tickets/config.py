@@ -109,7 +109,6 @@ class TicketsConfig(Section):
     def check_config(self, config: Config) -> Iterator[Any]:
         """What names the rest of the config: scenes, and the categories file (its
         problems at its own lines)."""
-        from daemon.config import Issue
         from plugins.tickets.catalog import CatalogError, read_catalog
 
         scenes = {s.id for s in config.scene} | {
@@ -124,8 +123,7 @@ class TicketsConfig(Section):
             try:
                 catalog = read_catalog(path, self)
             except CatalogError as exc:
-                for problem in exc.problems:
-                    yield Issue(problem.file, problem.line, problem.message)
+                yield from exc.problems
                 return
             for group, dept in self.competent.items():
                 if dept not in catalog.departments:

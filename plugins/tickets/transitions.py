@@ -145,19 +145,18 @@ class _Step:
             "INSERT OR IGNORE INTO ticket_parties (ticket, party, role, at) VALUES (?, ?, ?, ?)",
             [(ticket_id, party, role, self.now) for party, role in told],
         )
-        data = args.model_dump(exclude_none=True, exclude_defaults=True)
-        note = getattr(args, "note", None) or getattr(args, "reason", None)
-        change = changes.record(
-            conn,
+        event = changes.event_values(
+            None,
             ticket_id,
             at=self.now,
             actor=actor,
             transition=transition,
             from_state=row["state"],
             to_state=to,
-            note=note,
-            data=data,
+            note=getattr(args, "note", None) or getattr(args, "reason", None),
+            data=args.model_dump(exclude_none=True, exclude_defaults=True),
         )
+        change = changes.record(conn, event)
         return change, sets.get("next_alert_at")
 
     # -- each transition's effect on the row ------------------------------------------
