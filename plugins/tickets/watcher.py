@@ -47,7 +47,6 @@ class Watcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._until: float | None = None  # what it sleeps until (None: no ticket); inf: planning
-        self.told = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="tickets-deadlines")
@@ -129,7 +128,6 @@ class Watcher:
     async def tell(self, alert: dict[str, Any]) -> None:
         """Out to everyone who listens; one listener's failure stops none of the others."""
         host = self.host
-        self.told += 1
         host.publish(NAME, alert["kind"], alert)
         await host.plugins.ticket_alert(alert, host)
         mqtt = self.live.mqtt
