@@ -248,7 +248,9 @@ class Store:
             while self._grouped:
                 batch, self._grouped = self._grouped, []
                 try:
-                    await self._in_thread(functools.partial(_run_group, batch=batch))
+                    # Answered in the order the writes ran, so that what they wrote
+                    # (a history's ids) reaches its callers in order.
+                    batch = await self._in_thread(functools.partial(_run_group, batch=batch))
                 except BaseException as exc:  # BEGIN or COMMIT failed: nothing is in
                     for item in batch:
                         item.outcome = (False, exc)
@@ -320,10 +322,10 @@ class GroupStats:
         self.largest = max(self.largest, n)
 
 
-def _run_group(conn: sqlite3.Connection, *, batch: list[_Grouped]) -> None:
+def _run_group(conn: sqlite3.Connection, *, batch: list[_Grouped]) -> list[_Grouped]:
     """In the store's thread: one transaction, one savepoint per writer (per kind, for
     `write_many`). Outcomes are set only once COMMIT succeeded; if it fails, the caller
-    fails them all."""
+    fails them all. Returns the writers in the order they ran."""
     units: dict[Any, list[_Grouped]] = {}
     for entry in batch:  # in arrival order; a kind's items go with its first
         units.setdefault(entry if entry.item is _ALONE else entry.fn, []).append(entry)
@@ -349,6 +351,7 @@ def _run_group(conn: sqlite3.Connection, *, batch: list[_Grouped]) -> None:
         raise
     for entry, outcome in outcomes:
         entry.outcome = outcome
+    return [entry for entry, _ in outcomes]
 
 
 def _run_unit(conn: sqlite3.Connection, members: list[_Grouped]) -> list[tuple[bool, Any]]:

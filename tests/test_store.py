@@ -155,3 +155,19 @@ async def test_a_kind_that_raises_fails_its_items_alone(store: Store, tmp_path: 
     )
     assert [str(r) for r in results[:2]] == ["broken kind", "broken kind"]
     assert on_disk(tmp_path / "s.db") == ["kept"]  # x and y rolled back with their savepoint
+
+
+async def test_writers_are_answered_in_the_order_they_ran(store: Store) -> None:
+    """A kind runs with its first item: b, queued after the single writer, ran before
+    it, and is answered before it (a history's ids reach their callers in order)."""
+    calls.clear()
+    answered: list[str] = []
+    tasks = [
+        asyncio.create_task(store.write_many(insert_many, "a")),
+        asyncio.create_task(store.write_grouped(insert("single"))),
+        asyncio.create_task(store.write_many(insert_many, "b")),
+    ]
+    for name, task in zip("a single b".split(), tasks, strict=True):
+        task.add_done_callback(lambda _, name=name: answered.append(name))
+    await asyncio.gather(*tasks)
+    assert answered == ["a", "b", "single"]

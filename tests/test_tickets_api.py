@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from daemon.clock import ManualClock
+from daemon.hookspecs import hookimpl
 from tests.grid_support import at
 from tests.support import Running
 from tests.ticket_support import (
@@ -350,3 +351,31 @@ async def test_ids_are_integers_in_the_path(hall: Running) -> None:
     assert (await hall.client.get("/api/v1/tickets/abc", headers=headers)).status_code == 404
     r = await hall.client.post("/api/v1/tickets/abc/register", headers=headers)
     assert r.status_code == 404
+
+
+class SlowListener:
+    """Awaits inside the hook, as a plugin writing to the store would."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    @hookimpl
+    async def gridhall_ticket_changed(self, change: dict) -> None:
+        await asyncio.sleep(0.001 * (change["seq"] % 3))
+        self.seqs.append(change["seq"])
+
+
+async def test_changes_are_told_in_the_order_they_were_committed(tmp_path: Path) -> None:
+    listener = SlowListener()
+    config = tickets_config(tmp_path)
+    clock = ManualClock(local(MONDAY))
+    async with tickets_at(config, clock, plugin_host((listener, "slow"))) as hall:
+        first = [(await report(hall)).json()["id"] for _ in range(5)]
+        # Reports and registrations at once: they share commits, in whatever order.
+        await asyncio.gather(
+            *(report(hall) for _ in range(20)),
+            *(step(hall, t, "register") for t in first),
+        )
+        everything = hall.host.plugins.ticket_changes(0, 1000, hall.host)
+    assert len(everything) == 30
+    assert listener.seqs == [c["seq"] for c in everything]  # each once, in order

@@ -117,6 +117,12 @@ def changes_after(conn: sqlite3.Connection, after: int, limit: int) -> list[dict
 
 
 async def announce(host: Host, change: dict[str, Any]) -> None:
-    """After the commit: the hook, then the event stream (SSE, other plugins)."""
-    await host.plugins.ticket_changed(change, host)
-    host.publish(NAME, "changed", change)
+    """After the commit: the hook, then the event stream (SSE, other plugins). One at
+    a time, in the order they were committed: the store answers its writers in the
+    order they ran, they reach this lock in that order, and it is first come first
+    served, so a listener that awaits does not see a later change first."""
+    from plugins.tickets import live
+
+    async with live.get(host).announcing:
+        await host.plugins.ticket_changed(change, host)
+        host.publish(NAME, "changed", change)

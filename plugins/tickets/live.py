@@ -8,8 +8,9 @@ per host, made on first use and dropped at stop.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from plugins.tickets.alerts import Ladder
@@ -28,6 +29,7 @@ class Live:
     ladder: Ladder
     watcher: Watcher | None = None
     mqtt: Any = None  # daemon.mqtt.bridge.PluginMqtt of the current connection
+    announcing: asyncio.Lock = field(default_factory=asyncio.Lock)  # changes, in order
 
     def wake_for(self, next_alert_at: float | None) -> None:
         """A ticket's next alert changed: the watcher re-plans if it sleeps past it."""
