@@ -14,7 +14,7 @@ import pytest
 from daemon.clock import ManualClock
 from daemon.hookspecs import hookimpl
 from tests.grid_support import at
-from tests.support import Running
+from tests.support import Running, wait_for
 from tests.ticket_support import (
     G1,
     G4,
@@ -379,3 +379,39 @@ async def test_changes_are_told_in_the_order_they_were_committed(tmp_path: Path)
         everything = hall.host.plugins.ticket_changes(0, 1000, hall.host)
     assert len(everything) == 30
     assert listener.seqs == [c["seq"] for c in everything]  # each once, in order
+
+
+class Answering:
+    """A plugin that answers a change with a change of its own (a verified ticket is
+    evaluated on the reporter's behalf), from inside the hook."""
+
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+
+    @hookimpl
+    async def gridhall_ticket_changed(self, change: dict, host: object) -> None:
+        from plugins.tickets import transitions
+
+        self.heard.append(change["transition"])
+        if change["transition"] == "verify":
+            args = transitions.EvaluateArgs(satisfaction="basic")
+            await transitions.apply(host, change["ticket"]["id"], "evaluate", args, actor="auto")
+
+
+async def test_a_listener_may_make_a_change_of_its_own(tmp_path: Path) -> None:
+    listener = Answering()
+    config = tickets_config(tmp_path)
+    async with tickets_at(config, ManualClock(local(MONDAY)), plugin_host((listener, "a"))) as hall:
+        tid = (await report(hall)).json()["id"]
+        for transition, role in [("register", "dispatcher"), ("dispatch", "dispatcher"),
+                                 ("accept", "handler"), ("report", "handler"),
+                                 ("verify", "dispatcher")]:  # fmt: skip
+            r = await asyncio.wait_for(step(hall, tid, transition, role), 10)
+            assert r.status_code == 200
+        await wait_for(lambda: listener.heard[-1:] == ["evaluate"])
+        t = await get(hall, tid)
+    assert (t["state"], t["satisfaction"]) == ("evaluated", "basic")
+    assert listener.heard == [
+        "collect", "register", "dispatch", "accept", "report", "verify", "evaluate",
+    ]  # fmt: skip
+    assert t["history"][-1]["actor"] == "auto"

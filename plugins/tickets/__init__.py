@@ -78,6 +78,8 @@ async def gridhall_shutdown(host: Host) -> None:
     state = live.get(host)
     if state.watcher is not None:
         await state.watcher.stop()
+    if state.told is not None:
+        await state.told.stop()
     live.drop(host)
 
 

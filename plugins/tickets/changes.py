@@ -8,6 +8,9 @@ as the event `tickets.changed`; `gridhall_ticket_changes` replays the same recor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
@@ -116,13 +119,55 @@ def changes_after(conn: sqlite3.Connection, after: int, limit: int) -> list[dict
     return [_change(row[:7], row[7:]) for row in rows]
 
 
+# Set while the teller delivers: a listener that makes a change of its own (a plugin
+# that answers a verify with a transition) queues it behind the one it is hearing.
+_telling: contextvars.ContextVar[bool] = contextvars.ContextVar("telling", default=False)
+
+
+class Teller:
+    """Tells committed changes to the hook and the event stream one at a time, in the
+    order they were committed: the store answers its writers in the order they ran, and
+    they queue here in that order, so a listener that awaits never sees a later change
+    before an earlier one. A caller waits until its change was told, unless it is itself
+    a listener (that would wait on itself)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def tell(self, change: dict[str, Any]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((change, done))
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="tickets-changes")
+        if not _telling.get():
+            await done
+
+    async def _run(self) -> None:
+        host = self.host
+        _telling.set(True)
+        while True:
+            change, done = await self._queue.get()
+            try:
+                await host.plugins.ticket_changed(change, host)  # each listener's failure is logged
+                host.publish(NAME, "changed", change)
+            finally:
+                if not done.done():
+                    done.set_result(None)
+
+    async def stop(self) -> None:
+        """At shutdown; a change not told yet is lost (delivery is at most once)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
 async def announce(host: Host, change: dict[str, Any]) -> None:
-    """After the commit: the hook, then the event stream (SSE, other plugins). One at
-    a time, in the order they were committed: the store answers its writers in the
-    order they ran, they reach this lock in that order, and it is first come first
-    served, so a listener that awaits does not see a later change first."""
+    """After the commit: the hook, then the event stream (SSE, other plugins), in
+    commit order (`Teller`)."""
     from plugins.tickets import live
 
-    async with live.get(host).announcing:
-        await host.plugins.ticket_changed(change, host)
-        host.publish(NAME, "changed", change)
+    await live.get(host).teller(host).tell(change)

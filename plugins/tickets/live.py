@@ -8,9 +8,8 @@ per host, made on first use and dropped at stop.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plugins.tickets.alerts import Ladder
@@ -18,6 +17,7 @@ from plugins.tickets.config import TicketsConfig
 
 if TYPE_CHECKING:
     from daemon.host import Host
+    from plugins.tickets.changes import Teller
     from plugins.tickets.watcher import Watcher
 
 NAME = "tickets"
@@ -29,7 +29,14 @@ class Live:
     ladder: Ladder
     watcher: Watcher | None = None
     mqtt: Any = None  # daemon.mqtt.bridge.PluginMqtt of the current connection
-    announcing: asyncio.Lock = field(default_factory=asyncio.Lock)  # changes, in order
+    told: Teller | None = None  # tells committed changes, in order
+
+    def teller(self, host: Host) -> Teller:
+        if self.told is None:
+            from plugins.tickets.changes import Teller
+
+            self.told = Teller(host)
+        return self.told
 
     def wake_for(self, next_alert_at: float | None) -> None:
         """A ticket's next alert changed: the watcher re-plans if it sleeps past it."""
