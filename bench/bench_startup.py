@@ -158,7 +158,12 @@ def demo_config(api_port: int, bus_port: int, db: Path) -> str:
         text, count = re.subn(pattern, new, text)
         if count != expected:
             raise BenchError(f"{DEMO_CONFIG}: expected {expected} x {pattern!r}, found {count}")
-    return text
+    # The ticket categories the demo names beside itself stay where they are.
+    return re.sub(
+        r'(?m)^categories = "([^"]*)"',
+        lambda m: f'categories = "{DEMO_CONFIG.parent / m.group(1)}"',
+        text,
+    )
 
 
 class ReadyListener:

@@ -1,7 +1,8 @@
 """The audit trail: every action with who, when, what, cause and result.
 
 A row is committed before the action's answer goes out, so an answered action is
-always in the trail, even after a kill -9.
+always in the trail, even after a kill -9. Rows go through the store's group commit:
+actions answered at the same moment share one fsync.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def record(
             row,
         )
 
-    await store.write(insert)
+    await store.write_grouped(insert)
 
 
 async def recent(store: Store, limit: int = 100, target: str | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ import logging
 import os
 import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from daemon import __version__
 from daemon.auth import Roles, create_token
@@ -16,9 +18,12 @@ from daemon.config import Config, ConfigError, blocked_plugins, default_path, lo
 from daemon.pluginhost import PluginHost
 from daemon.store import CORE_MIGRATIONS, Store, StoreError
 
+T = TypeVar("T")
 
-def _load(args: argparse.Namespace) -> Config | None:
-    """The config, or None once every error has been printed as FILE:LINE: message."""
+
+def load_config(args: argparse.Namespace) -> Config | None:
+    """The config, or None once every error has been printed as FILE:LINE: message.
+    For plugins' subcommands too (`args.config`, `args.plugins`)."""
     try:
         return load(args.config, args.plugins)
     except ConfigError as exc:
@@ -27,8 +32,20 @@ def _load(args: argparse.Namespace) -> Config | None:
         return None
 
 
+async def with_store(config: Config, plugins: PluginHost, fn: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the config's store (migrations applied, as at start), run `fn`, close it:
+    how a command works on the store beside, or without, a running daemon."""
+    store = Store(config.db_path, synchronous=config.storage.synchronous)
+    await store.open()
+    try:
+        await store.migrate(CORE_MIGRATIONS + plugins.migrations())
+        return await fn(store)
+    finally:
+        await store.close()
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config(args)
     if config is None:
         return 1
     print(f"{args.config}: ok ({len(config.bus)} buses, {len(config.device)} devices)")
@@ -36,7 +53,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config(args)
     if config is None:
         return 1
     setup_logging(config.logging.level)
@@ -74,7 +91,7 @@ def setup_logging(level: str) -> None:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config(args)
     if config is None:
         return 1
     plugins = args.plugins
@@ -86,23 +103,17 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         )
         return 2
 
-    async def create() -> str:
-        store = Store(config.db_path, synchronous=config.storage.synchronous)
-        await store.open()
-        try:
-            await store.migrate(CORE_MIGRATIONS + plugins.migrations())
-            return await create_token(store, args.name, args.role)
-        finally:
-            await store.close()
+    async def create(store: Store) -> str:
+        return await create_token(store, args.name, args.role)
 
-    print(asyncio.run(create()))
+    print(asyncio.run(with_store(config, plugins, create)))
     return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from daemon.backup import BackupError, backup
 
-    config = _load(args)
+    config = load_config(args)
     if config is None:
         return 1
     try:
@@ -117,7 +128,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from daemon.backup import BackupError, restore
 
-    config = _load(args)
+    config = load_config(args)
     if config is None:
         return 1
     try:

@@ -370,9 +370,28 @@ def load(path: Path, plugins: PluginHost) -> Config:
     config.sections = sections
     _check_references(config, plugins, lambda loc, msg: add(_at(origin, loc), msg))
     issues.extend(_check_calendar_files(config))
+    for name, section in sections.items():
+        issues.extend(_check_plugin_section(name, section, config, add))
     if issues:
         raise ConfigError(sorted(issues, key=lambda i: i.line))
     return config
+
+
+def _check_plugin_section(name: str, section: Any, config: Config, add: Any) -> list[Issue]:
+    """A plugin section that names things of the rest of the config (a scene, a file)
+    checks them in its `check_config(config)`: it yields `(loc, message)` for a key of
+    its own section (reported at that key's line) or an `Issue` in another file."""
+    check = getattr(section, "check_config", None)
+    if not callable(check):
+        return []
+    elsewhere: list[Issue] = []
+    for problem in check(config):
+        if isinstance(problem, Issue):
+            elsewhere.append(problem)
+        else:
+            loc, message = problem
+            add((name, *loc), message)
+    return elsewhere
 
 
 def _check_duplicate_ids(key: str, items: list[Any], add: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from daemon import audit
 from daemon.auth import Roles, TokenCache
 from daemon.calendar import Calendar
+from daemon.clock import Clock, SystemClock
 from daemon.config import Config
 from daemon.devices import Devices
 from daemon.errors import Forbidden, GridhallError, Refused
@@ -47,6 +48,9 @@ class Host:
     devices: Devices
     roles: Roles
     started_at: float = field(default_factory=time.time)
+    # The time schedules and plugins' deadlines run on; tests put a ManualClock here
+    # before the daemon starts.
+    clock: Clock = field(default_factory=SystemClock)
     tokens: TokenCache = field(init=False)
     interlocks: Interlocks = field(init=False)
     scenes: SceneLibrary = field(init=False)
@@ -62,7 +66,7 @@ class Host:
         self.calendar = Calendar.from_config(
             self.config.calendar, self.config.resolve(self.config.calendar.overrides)
         )
-        self.schedules = Scheduler(self)
+        self.schedules = Scheduler(self, self.clock)
         self.rights = Rights(self.config.computer, self.roles)
         self.seats = SeatService(self)
 

@@ -3,15 +3,28 @@
 aiosqlite hops to its thread on every await, so a unit of work is one call: `write`
 and `read` run a plain function against the sqlite3 connection inside that thread, in
 one transaction. Migrations are versioned per namespace so plugins add their own.
+
+With `synchronous=FULL` every COMMIT waits for an fsync, so many small writers at once
+(32 clients creating tickets) would queue one fsync each. `write_grouped` is the group
+commit: the writers that arrive while a commit is on the disk are run together in the
+next transaction, each in a SAVEPOINT of its own (a failure undoes only its own work),
+and all are answered after that one COMMIT. Durable when it returns, as `write`.
+`write_many` is the same for writers of one kind (reports becoming tickets): those
+queued together are handed to their function as one list, one savepoint and a few
+`executemany` for all of them instead of a handful of statements each, since every
+statement is a hand-over of the GIL between this thread and the event loop's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +32,8 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+_ALONE: Any = object()  # a `write_grouped` writer: not one of a `write_many` kind
 
 
 class StoreError(Exception):
@@ -146,11 +161,25 @@ CORE_MIGRATIONS = [
 ]
 
 
+@dataclass(eq=False)  # hashed by identity: a writer is a key of its own
+class _Grouped:
+    """One caller of `write_grouped` (`item` is _ALONE) or of `write_many`: its
+    function, its item, and the future it waits on."""
+
+    fn: Callable[..., Any]
+    future: asyncio.Future[Any]
+    item: Any = _ALONE
+    outcome: tuple[bool, Any] = field(default=(False, None))  # (ok, result or exception)
+
+
 class Store:
     def __init__(self, path: Path, *, synchronous: str = "full") -> None:
         self.path = path
         self.synchronous = synchronous
         self._db: aiosqlite.Connection | None = None
+        self._grouped: list[_Grouped] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.group_stats = GroupStats()
 
     async def open(self) -> None:
         """Open, and prove the file can be written: a store that cannot take a write
@@ -174,6 +203,9 @@ class Store:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._flusher is not None:  # what was queued is committed, then answered
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -204,6 +236,58 @@ class Store:
             return result
 
         return await self._in_thread(unit)
+
+    async def write_grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in a transaction shared with the other grouped writers queued now,
+        inside a SAVEPOINT of its own; committed (durable) when this returns. `fn`'s
+        exception undoes its own statements only, and is raised here. `fn` must not
+        commit, roll back or release savepoints it did not make."""
+        result: T = await self._queue(_Grouped(fn, asyncio.get_running_loop().create_future()))
+        return result
+
+    async def write_many(
+        self, fn: Callable[[sqlite3.Connection, list[I]], list[T | Exception]], item: I
+    ) -> T:
+        """Queue `item` for `fn`, committed with the group: the items of one `fn`
+        (the same function object) queued together reach it as one list, in the order
+        they came, in one savepoint. `fn(conn, items)` returns one result per item; an
+        `Exception` in that list is raised to its item's caller alone. If `fn` raises,
+        its savepoint is rolled back and all its items fail. Durable when this returns."""
+        loop = asyncio.get_running_loop()
+        result: T = await self._queue(_Grouped(fn, loop.create_future(), item))
+        return result
+
+    async def _queue(self, entry: _Grouped) -> Any:
+        self._grouped.append(entry)
+        if self._flusher is None:
+            # A task of its own, not the first caller: a caller that is cancelled (a
+            # client gone) must not strand the others' answers.
+            self._flusher = asyncio.create_task(self._flush(), name="store-group-commit")
+        # A caller cancelled here cancels only its future; its write still commits.
+        return await entry.future
+
+    async def _flush(self) -> None:
+        try:
+            while self._grouped:
+                batch, self._grouped = self._grouped, []
+                try:
+                    # Answered in the order the writes ran, so that what they wrote
+                    # (a history's ids) reaches its callers in order.
+                    batch = await self._in_thread(functools.partial(_run_group, batch=batch))
+                except BaseException as exc:  # BEGIN or COMMIT failed: nothing is in
+                    for item in batch:
+                        item.outcome = (False, exc)
+                self.group_stats.add(len(batch))
+                for item in batch:
+                    ok, value = item.outcome
+                    if item.future.done():
+                        continue
+                    if ok:
+                        item.future.set_result(value)
+                    else:
+                        item.future.set_exception(value)
+        finally:
+            self._flusher = None
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._in_thread(fn)
@@ -245,6 +329,62 @@ class Store:
         for m in applied:
             log.info("migration %s/%d applied: %s", m.namespace, m.version, m.description)
         return applied
+
+
+@dataclass
+class GroupStats:
+    """How the group commit batched: commits and writers (for benches and health)."""
+
+    commits: int = 0
+    writes: int = 0
+    largest: int = 0
+
+    def add(self, n: int) -> None:
+        self.commits += 1
+        self.writes += n
+        self.largest = max(self.largest, n)
+
+
+def _run_group(conn: sqlite3.Connection, *, batch: list[_Grouped]) -> list[_Grouped]:
+    """In the store's thread: one transaction, one savepoint per writer (per kind, for
+    `write_many`). Outcomes are set only once COMMIT succeeded; if it fails, the caller
+    fails them all. Returns the writers in the order they ran."""
+    units: dict[Any, list[_Grouped]] = {}
+    for entry in batch:  # in arrival order; a kind's items go with its first
+        units.setdefault(entry if entry.item is _ALONE else entry.fn, []).append(entry)
+    outcomes: list[tuple[_Grouped, tuple[bool, Any]]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for members in units.values():
+            conn.execute("SAVEPOINT grouped")
+            try:
+                outcomes += zip(members, _run_unit(conn, members), strict=True)
+            except Exception as exc:
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back itself (disk full, I/O
+                    # error): the earlier writers' work is gone too.
+                    raise
+                conn.execute("ROLLBACK TO grouped")
+                outcomes += [(m, (False, exc)) for m in members]
+            conn.execute("RELEASE grouped")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    for entry, outcome in outcomes:
+        entry.outcome = outcome
+    return [entry for entry, _ in outcomes]
+
+
+def _run_unit(conn: sqlite3.Connection, members: list[_Grouped]) -> list[tuple[bool, Any]]:
+    first = members[0]
+    if first.item is _ALONE:
+        return [(True, first.fn(conn))]
+    results = first.fn(conn, [m.item for m in members])
+    if len(results) != len(members):
+        raise RuntimeError(f"{first.fn!r} gave {len(results)} results for {len(members)} items")
+    return [(not isinstance(r, Exception), r) for r in results]
 
 
 def _statements(sql: str) -> list[str]:

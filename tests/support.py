@@ -50,6 +50,13 @@ def demo_copy(tmp_path: Path) -> tuple[Path, int, int]:
     for port in sorted(set(re.findall(r"127\.0\.0\.1:(150\d\d)", text))):
         text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
     text = re.sub(r'^path = ".*"', 'path = "demo.db"', text, flags=re.M)
+    # The files the demo names beside itself stay where they are.
+    text = re.sub(
+        r'^categories = "(.*)"',
+        lambda m: f'categories = "{ROOT / "etc" / m.group(1)}"',
+        text,
+        flags=re.M,
+    )
     path = tmp_path / "gridhall.toml"
     path.write_text(text)
     return path, api, modbus

@@ -10,7 +10,16 @@ from pathlib import Path
 import httpx
 from pymodbus.client import AsyncModbusTcpClient
 
-from tests.support import Process, create_token_cli, demo_copy, spawn_daemon, wait_http
+from daemon.clock import ManualClock
+from tests.support import (
+    Process,
+    create_token_cli,
+    demo_copy,
+    spawn_daemon,
+    wait_for,
+    wait_http,
+)
+from tests.ticket_support import local, tickets_at
 
 
 def test_demo_serves_live_devices(tmp_path: Path, processes: list[Process]) -> None:
@@ -57,3 +66,27 @@ def test_demo_serves_live_devices(tmp_path: Path, processes: list[Process]) -> N
     assert asyncio.run(read_coil()) is True
     proc.proc.send_signal(signal.SIGTERM)
     assert proc.proc.wait(timeout=5) == 0
+
+
+async def test_a_major_case_gone_overdue_puts_the_map_on_the_wall(tmp_path: Path) -> None:
+    """The hall meets the governance: the demo's drill (a major case due in two
+    minutes) goes overdue, and the wall-map scene routes the map computer (input 2) to
+    the video wall (output 1) on the Extron emulator, and the wall display to HDMI 1."""
+    config, _, _ = demo_copy(tmp_path)
+    clock = ManualClock(local("2026-03-02T10:00"))
+    async with tickets_at(config, clock) as hall:
+        await wait_for(lambda: all(d.available for d in hall.host.devices), timeout=30)
+        matrix = hall.host.devices.get("matrix-1")
+        assert matrix.state["routes"]["1"] == 0
+        r = await hall.client.post(
+            "/api/v1/tickets",
+            json={"category": "drill.major", "description": "演练: 重大事件"},
+            headers=hall.as_role("reporter"),
+        )
+        assert r.status_code == 201, r.text
+        await clock.settle()
+        await clock.move_to(local("2026-03-02T10:02"))
+        await wait_for(lambda: matrix.state["routes"]["1"] == 2, timeout=10)
+        await wait_for(lambda: hall.host.devices.get("screen-2").state.get("input") == "hdmi1")
+        runs = await hall.client.get("/api/v1/scenes/wall-map", headers=hall.as_role("viewer"))
+        assert runs.json()["last_run"]["cause"] == f"ticket:{r.json()['id']}:overdue"

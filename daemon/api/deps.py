@@ -18,7 +18,9 @@ from daemon.host import Host
 _bearer = HTTPBearer(auto_error=False, description="A token from `gridhall token create`.")
 
 
-def get_host(request: Request) -> Host:
+async def get_host(request: Request) -> Host:
+    # async, though it awaits nothing: FastAPI runs a plain `def` dependency in its
+    # thread pool, a thread hop (and a GIL hand-over) on every request for one lookup.
     host: Host = request.app.state.host
     return host
 

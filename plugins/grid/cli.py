@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from daemon import audit
-from daemon.config import Config, ConfigError, default_path, load
-from daemon.store import CORE_MIGRATIONS, Store
+from daemon.cli import load_config as _config
+from daemon.cli import with_store as _with_store
+from daemon.config import default_path
+from daemon.store import Store
 from plugins.grid.config import GridConfig
 from plugins.grid.generate import JUNLIANGCHENG, Shape, generate
 from plugins.grid.tables import NAME
@@ -28,25 +30,6 @@ class _DryRun(Exception):
 
     def __init__(self, counts: dict[str, int]) -> None:
         self.counts = counts
-
-
-def _config(args: argparse.Namespace) -> Config | None:
-    try:
-        return load(args.config, args.plugins)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return None
-
-
-async def _with_store(config: Config, plugins: Any, fn: Any) -> Any:
-    store = Store(config.db_path, synchronous=config.storage.synchronous)
-    await store.open()
-    try:
-        await store.migrate(CORE_MIGRATIONS + plugins.migrations())
-        return await fn(store)
-    finally:
-        await store.close()
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -133,4 +133,22 @@ MIGRATIONS = [
         """,
         "tickets: categories, departments, tickets, parties, history, whistles",
     ),
+    Migration(
+        NAME,
+        2,
+        """
+        CREATE TABLE ticket_groups (            -- the major duty categories (11大类)
+            code TEXT PRIMARY KEY,             -- e.g. "security"
+            name TEXT NOT NULL,
+            competent TEXT                     -- its district competent department
+        );
+        -- When the deadline watcher next has something to say about an open ticket (its
+        -- reminder, its deadline, the next supervision level): it sleeps until the
+        -- smallest, and wakes to exactly the tickets that are due.
+        ALTER TABLE tickets ADD COLUMN next_alert_at REAL;
+        CREATE INDEX tickets_next_alert ON tickets(next_alert_at)
+            WHERE done_at IS NULL AND next_alert_at IS NOT NULL;
+        """,
+        "tickets: category groups; the deadline watcher's next alert per open ticket",
+    ),
 ]

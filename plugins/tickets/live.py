@@ -1,0 +1,62 @@
+"""What the ticket plugin keeps per running daemon: its config, the supervision
+ladder, the deadline watcher, the broker to publish alerts on.
+
+Built-in plugins are registered as modules, which carry no state of their own, and
+several daemons run in one test process; so, as the grid plugin does, this is kept
+per host, made on first use and dropped at stop.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plugins.tickets.alerts import Ladder
+from plugins.tickets.config import TicketsConfig
+
+if TYPE_CHECKING:
+    from daemon.host import Host
+    from plugins.tickets.changes import Teller
+    from plugins.tickets.watcher import Watcher
+
+NAME = "tickets"
+
+
+@dataclass
+class Live:
+    config: TicketsConfig
+    ladder: Ladder
+    watcher: Watcher | None = None
+    mqtt: Any = None  # daemon.mqtt.bridge.PluginMqtt of the current connection
+    told: Teller | None = None  # tells committed changes, in order
+
+    def teller(self, host: Host) -> Teller:
+        if self.told is None:
+            from plugins.tickets.changes import Teller
+
+            self.told = Teller(host)
+        return self.told
+
+    def wake_for(self, next_alert_at: float | None) -> None:
+        """A ticket's next alert changed: the watcher re-plans if it sleeps past it."""
+        if self.watcher is not None and next_alert_at is not None:
+            self.watcher.wake_for(next_alert_at)
+
+
+# id(host) -> (the host, weakly: an id is reused once its host is gone; its Live)
+_live: dict[int, tuple[weakref.ref[Host], Live]] = {}
+
+
+def get(host: Host) -> Live:
+    found = _live.get(id(host))
+    if found is not None and found[0]() is host:
+        return found[1]
+    config: TicketsConfig = host.config.sections.get(NAME) or TicketsConfig()
+    live = Live(config, Ladder(config.escalation, config.lead, host.calendar))
+    _live[id(host)] = (weakref.ref(host), live)
+    return live
+
+
+def drop(host: Host) -> None:
+    _live.pop(id(host), None)
