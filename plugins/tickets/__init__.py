@@ -12,11 +12,28 @@ committed change, `gridhall_ticket_changes` to catch up, `gridhall_ticket_alert`
 
 from __future__ import annotations
 
+from typing import Any
+
 from daemon.hookspecs import hookimpl
+from daemon.host import Host
 from daemon.store import Migration
-from plugins.tickets.tables import MIGRATIONS
+from plugins.tickets import rollup
+from plugins.tickets.measures_config import TicketsSection
+from plugins.tickets.tables import MIGRATIONS, NAME
+
+
+@hookimpl
+def gridhall_config_sections() -> dict[str, Any]:
+    return {NAME: TicketsSection}
 
 
 @hookimpl
 def gridhall_migrations() -> list[Migration]:
-    return MIGRATIONS
+    return MIGRATIONS + rollup.MIGRATIONS
+
+
+@hookimpl
+def gridhall_api_routers(host: Host) -> list[Any]:
+    from plugins.tickets import measures_api
+
+    return [measures_api.build_router(host)]
