@@ -108,8 +108,9 @@ def trigger_sql() -> list[str]:
         "CREATE TRIGGER ticket_measures_delete AFTER DELETE ON tickets BEGIN\n"
         + "\n".join(_upsert(p, "OLD", "-") for p in both)
         + "\nEND",
-        _update_trigger("registered", columns(REGISTERED_WHEN, KEY)),
-        _update_trigger("due", columns(DUE_WHEN, KEY, *DUE_COUNTERS.values())),
+        # Watched: what decides the cohort, the day (its time), the unit and the counts.
+        _update_trigger("registered", columns(REGISTERED_WHEN, "{t}.registered_at", KEY)),
+        _update_trigger("due", columns(DUE_WHEN, "{t}.due_at", KEY, *DUE_COUNTERS.values())),
     ]
 
 
@@ -139,8 +140,10 @@ SIGNATURE = hashlib.sha256("\n".join(trigger_sql() + rebuild_sql()).encode()).he
 
 
 def offset_of(tz: ZoneInfo) -> int:
-    """The zone's UTC offset now, in seconds (Shanghai: 28800)."""
-    offset = dt.datetime.now(tz).utcoffset()
+    """The zone's UTC offset on the first of January, in seconds (Shanghai: 28800):
+    one fixed choice, so a zone with daylight saving cuts the same months from the
+    rollup whatever the season the daemon started in."""
+    offset = dt.datetime(dt.date.today().year, 1, 1, tzinfo=tz).utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
 
 
