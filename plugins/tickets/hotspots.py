@@ -24,10 +24,16 @@ from plugins.tickets.measures_config import HotspotRule
 from plugins.tickets.periods import Period
 from plugins.tickets.workflow import DUPLICATE, INVALID
 
-# Metres per degree of latitude, and of longitude at the equator (WGS 84, mean): over
-# a district's few kilometres the flat projection is within a fraction of a percent.
-M_PER_DEG_LAT = 110_574.0
-M_PER_DEG_LON = 111_320.0
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at `lat` on the WGS 84
+    ellipsoid (the usual series, good to centimetres): a district spans a few
+    kilometres, so a flat projection at its mean latitude is exact enough."""
+    phi = math.radians(lat)
+    per_lat = 111_132.92 - 559.82 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+    per_lon = 111_412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
+    return per_lon, per_lat
 
 
 def window(until: dt.date, days: int) -> Period:
@@ -100,9 +106,8 @@ def by_distance(rows: list[Any], min_count: int, radius_m: float) -> list[dict[s
     for category, members in per_category.items():
         if len(members) < min_count:
             continue
-        lat0 = sum(r[5] for r in members) / len(members)
-        kx = M_PER_DEG_LON * math.cos(math.radians(lat0))
-        xy = np.array([(r[4] * kx, r[5] * M_PER_DEG_LAT) for r in members])
+        kx, ky = metres_per_degree(sum(r[5] for r in members) / len(members))
+        xy = np.array([(r[4] * kx, r[5] * ky) for r in members])
         points = shapely.points(xy)
         pairs = shapely.STRtree(points).query(points, predicate="dwithin", distance=radius_m)
         for part in _components(len(members), pairs):
@@ -112,7 +117,7 @@ def by_distance(rows: list[Any], min_count: int, radius_m: float) -> list[dict[s
             spread = float(np.hypot(*(xy[part] - (cx, cy)).T).max())
             place = {
                 "lon": round(cx / kx, 7),
-                "lat": round(cy / M_PER_DEG_LAT, 7),
+                "lat": round(cy / ky, 7),
                 "radius_m": round(spread, 1),
                 "grids": sorted({members[i][3] for i in part if members[i][3]}),
             }
