@@ -59,6 +59,13 @@ REQUIRED = {
     "GET /api/v1/grid/residents": "viewer",
     "GET /api/v1/grid/search": "viewer",
     "POST /api/v1/grid/reload": "operator",
+    # plugins/tickets: measures
+    "GET /api/v1/tickets/measures": "viewer",
+    "GET /api/v1/tickets/measures/ranking": "viewer",
+    "GET /api/v1/tickets/reports": "viewer",
+    "GET /api/v1/tickets/reports/daily": "viewer",
+    "GET /api/v1/tickets/reports/weekly": "viewer",
+    "GET /api/v1/tickets/hotspots": "viewer",
 }
 STREAMING = {"GET /api/v1/events"}
 
