@@ -25,7 +25,6 @@ from plugins.tickets.periods import Period
 from plugins.tickets.workflow import DUPLICATE, INVALID
 
 
-
 def metres_per_degree(lat: float) -> tuple[float, float]:
     """Metres per degree of longitude and of latitude at `lat` on the WGS 84
     ellipsoid (the usual series, good to centimetres): a district spans a few
