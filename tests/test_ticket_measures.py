@@ -205,6 +205,10 @@ PERIODS = [
     "day=2026-02-14",
     "from=2026-01-20&to=2026-03-10",
     "month=2026-04",
+    "from=2026-01-01&to=2026-02-28",  # whole months only
+    "from=2026-01-15&to=2026-02-28",  # days, then a month
+    "from=2026-02-01&to=2026-02-10",  # the start of a month
+    "from=2025-12-31&to=2026-02-01",  # a day, a month, a day
 ]
 
 

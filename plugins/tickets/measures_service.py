@@ -8,7 +8,6 @@ names of the units. The rollup is made ready once, on first use (`ready`).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sqlite3
 from typing import Any
 
@@ -18,7 +17,6 @@ from plugins.tickets.measures import COUNTERS, DIMS, direct_sql, rates, rollup_s
 from plugins.tickets.measures_config import MeasuresConfig
 from plugins.tickets.periods import Period
 
-EPOCH = dt.date(1970, 1, 1)
 Counts = dict[tuple[str, str], dict[str, int]]
 
 
@@ -33,8 +31,7 @@ def read_counts(
     """Counters per (dim, key) over the period: from the rollup, or `direct`ly."""
     counts: Counts = {}
     if not direct:
-        first, last = (period.first - EPOCH).days, (period.last - EPOCH).days
-        for dim, key, *values in conn.execute(rollup_sql(), {"first": first, "last": last}):
+        for dim, key, *values in conn.execute(rollup_sql(), rollup.buckets(period)):
             counts[(dim, key)] = dict(zip(COUNTERS, values, strict=True))
         return counts
     params = {"start": bounds[0], "end": bounds[1], "response_s": response_s}

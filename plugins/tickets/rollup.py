@@ -1,7 +1,10 @@
-"""The daily rollup behind a month's measures in milliseconds.
+"""The rollups behind a month's measures in milliseconds.
 
-`ticket_measure_days` holds, per local day and per unit (the district, each
-department, street and grid member), the counters of plugins/tickets/measures.py.
+`ticket_measure_days` and `ticket_measure_months` hold, per local day and per local
+month, and per unit (the district, each department, street and grid member), the
+counters of plugins/tickets/measures.py: a period is its whole months from the one and
+the days around them from the other, so a month is read from about a thousand rows,
+not thirty thousand.
 SQL triggers on `tickets` keep it in the same transaction as every write to a ticket,
 whoever writes (the ticket core, an import, a hand-made UPDATE), so a committed ticket
 is always counted and a rolled-back one never is; they are made from the same
@@ -24,12 +27,15 @@ from zoneinfo import ZoneInfo
 
 from daemon.store import Migration
 from plugins.tickets.measures import (
+    COUNTERS,
     DUE_COUNTERS,
     DUE_WHEN,
     KEY,
     REGISTERED_WHEN,
     cohort_select,
     columns,
+    day_of,
+    month_of,
     sums,
 )
 from plugins.tickets.periods import Period
@@ -58,6 +64,24 @@ MIGRATIONS = [
             unsatisfied INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (day, dim, key)
         ) WITHOUT ROWID;
+        CREATE TABLE ticket_measure_months (
+            month INTEGER NOT NULL,          -- local month: year * 12 + month - 1
+            dim TEXT NOT NULL,
+            key TEXT NOT NULL,
+            registered INTEGER NOT NULL DEFAULT 0,
+            due INTEGER NOT NULL DEFAULT 0,
+            responded INTEGER NOT NULL DEFAULT 0,
+            disposed INTEGER NOT NULL DEFAULT 0,
+            closed INTEGER NOT NULL DEFAULT 0,
+            on_time INTEGER NOT NULL DEFAULT 0,
+            reworks INTEGER NOT NULL DEFAULT 0,
+            reopens INTEGER NOT NULL DEFAULT 0,
+            evaluated INTEGER NOT NULL DEFAULT 0,
+            satisfied INTEGER NOT NULL DEFAULT 0,
+            basic INTEGER NOT NULL DEFAULT 0,
+            unsatisfied INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (month, dim, key)
+        ) WITHOUT ROWID;
         CREATE TABLE ticket_measure_settings (  -- what the rollup was built with
             id INTEGER PRIMARY KEY CHECK (id = 1),
             offset_s INTEGER NOT NULL,       -- the zone's UTC offset days are cut with
@@ -69,25 +93,38 @@ MIGRATIONS = [
         CREATE INDEX tickets_due ON tickets(due_at);
         CREATE INDEX tickets_registered ON tickets(registered_at);
         """,
-        "measures: the daily rollup and its settings; due and registered indexes",
+        "measures: the daily and monthly rollups and their settings; due and registered indexes",
     ),
 ]
 
 SETTINGS = "ticket_measure_settings s"
+# table -> (its bucket column, how a time becomes a bucket)
+ROLLUPS = {
+    "ticket_measure_days": ("day", day_of),
+    "ticket_measure_months": ("month", month_of),
+}
 
 
 def _upsert(part: str, t: str, sign: str) -> str:
-    select, names = cohort_select(
-        part, t=t, source=SETTINGS, offset="s.offset_s", response_s="s.response_s", sign=sign
-    )
-    cols = ", ".join(names)
-    picks = ", ".join(f"c{i}" for i in range(len(names)))
-    adds = ", ".join(f"{n} = {n} + excluded.{n}" for n in names)
-    return (
-        f"INSERT INTO ticket_measure_days (day, dim, key, {cols}) "
-        f"SELECT day, dim, key, {picks} FROM ({select}) WHERE true "
-        f"ON CONFLICT (day, dim, key) DO UPDATE SET {adds};"
-    )
+    statements = []
+    for table, (column, bucket) in ROLLUPS.items():
+        select, names = cohort_select(
+            part,
+            t=t,
+            source=SETTINGS,
+            offset="s.offset_s",
+            response_s="s.response_s",
+            sign=sign,
+            bucket=bucket,
+        )
+        picks = ", ".join(f"c{i}" for i in range(len(names)))
+        adds = ", ".join(f"{n} = {n} + excluded.{n}" for n in names)
+        statements.append(
+            f"INSERT INTO {table} ({column}, dim, key, {', '.join(names)}) "
+            f"SELECT bucket, dim, key, {picks} FROM ({select}) WHERE true "
+            f"ON CONFLICT ({column}, dim, key) DO UPDATE SET {adds};"
+        )
+    return "\n".join(statements)
 
 
 def _update_trigger(part: str, watched: list[str]) -> str:
@@ -118,7 +155,9 @@ TRIGGERS = ("insert", "delete", "registered", "due")
 
 
 def rebuild_sql() -> list[str]:
-    statements = ["DELETE FROM ticket_measure_days"]
+    """The days from the tickets, then the months from the days (a local day number
+    read as a UTC date is that local date)."""
+    statements = ["DELETE FROM ticket_measure_days", "DELETE FROM ticket_measure_months"]
     for part in ("registered", "due"):
         select, names = cohort_select(
             part,
@@ -130,9 +169,16 @@ def rebuild_sql() -> list[str]:
         sets = ", ".join(f"{n} = excluded.{n}" for n in names)
         statements.append(
             f"INSERT INTO ticket_measure_days (day, dim, key, {', '.join(names)}) "
-            f"SELECT day, dim, key, {sums(names)} FROM ({select}) GROUP BY day, dim, key "
+            f"SELECT bucket, dim, key, {sums(names)} FROM ({select}) "
+            "GROUP BY bucket, dim, key "
             f"ON CONFLICT (day, dim, key) DO UPDATE SET {sets}"
         )
+    statements.append(
+        f"INSERT INTO ticket_measure_months (month, dim, key, {', '.join(COUNTERS)}) "
+        f"SELECT {month_of('day * 86400', '0')} AS m, dim, key, "
+        f"{', '.join(f'sum({c})' for c in COUNTERS)} FROM ticket_measure_days "
+        "GROUP BY m, dim, key"
+    )
     return statements
 
 
@@ -158,8 +204,35 @@ def fits(period: Period, tz: ZoneInfo, offset_s: int) -> bool:
     return True
 
 
+EPOCH = dt.date(1970, 1, 1)
+
+
+def _first_of(month: int) -> dt.date:
+    return dt.date(month // 12, month % 12 + 1, 1)
+
+
+def buckets(period: Period) -> dict[str, int]:
+    """The rollup rows a period is read from: its whole months, and the days before
+    and after them (all its days when it holds no whole month); an empty range is
+    (1, 0)."""
+    first, last = period.first, period.last
+    month_first = first.year * 12 + first.month - 1 + (first.day != 1)
+    month_last = last.year * 12 + last.month - 1 - ((last + dt.timedelta(days=1)).day != 1)
+    day = (first - EPOCH).days, (last - EPOCH).days
+    if month_first > month_last:
+        return dict(zip(_BUCKETS, (1, 0, *day, 1, 0), strict=True))
+    head_end = (_first_of(month_first) - EPOCH).days - 1
+    tail_start = (_first_of(month_last + 1) - EPOCH).days
+    return dict(
+        zip(_BUCKETS, (month_first, month_last, day[0], head_end, tail_start, day[1]), strict=True)
+    )
+
+
+_BUCKETS = ("month_first", "month_last", "head_first", "head_last", "tail_first", "tail_last")
+
+
 def ensure(conn: sqlite3.Connection, offset_s: int, response_s: float) -> bool:
-    """Install the triggers and rebuild the rollup unless it was built with these
+    """Install the triggers and rebuild the rollups unless they were built with these
     settings and these definitions. Run inside one write transaction (Store.write):
     a ticket written meanwhile waits, and is then counted by the triggers."""
     row = conn.execute(
