@@ -2,3 +2,4 @@
 
 from tests.mqtt_support import broker, recorders  # noqa: F401
 from tests.support import hall, modbus, modbus_thread, processes  # noqa: F401
+from tests.ticket_support import ticket_hall  # noqa: F401

@@ -11,8 +11,8 @@ import pytest
 
 from plugins.tickets.synthetic import Fate
 from plugins.tickets.workflow import DISPATCHED, DUPLICATE
-from tests.support import Running, running
-from tests.ticket_support import add, config, get, local, reference
+from tests.support import Running
+from tests.ticket_support import add, get, local, measured
 
 DAY = 86400
 G1, G2, G3 = "12011000100101", "12011000100102", "12011000100103"
@@ -75,11 +75,9 @@ def reports() -> list[Fate]:
 
 
 @pytest.fixture
-async def hall(tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running(config(tmp_path)) as r:
-        await reference(r)
-        await add(r, reports())
-        yield r
+async def hall(ticket_hall: Running) -> Running:
+    await add(ticket_hall, reports())
+    return ticket_hall
 
 
 def places(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -126,8 +124,7 @@ async def test_by_distance(hall: Running) -> None:
 
 async def test_the_config_sets_the_rule(tmp_path: Path) -> None:
     extra = "[tickets.measures.hotspots]\nmin_count = 2\ndays = 7\n"
-    async with running(config(tmp_path, extra)) as hall:
-        await reference(hall)
+    async with measured(tmp_path, extra) as hall:
         await add(hall, reports())
         body = await get(hall, "/api/v1/tickets/hotspots?until=2026-03-16&category=city.stall")
         assert body["rule"]["days"] == 7

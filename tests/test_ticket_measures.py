@@ -25,7 +25,7 @@ from plugins.tickets.workflow import (
     REPORTED,
 )
 from tests.support import running
-from tests.ticket_support import DEPARTMENTS, add, config, get, local, reference, units
+from tests.ticket_support import DEPARTMENTS, add, config, get, local, measured, units
 
 HOUR, DAY = 3600, 86400
 DEPTS = list(DEPARTMENTS)
@@ -89,10 +89,8 @@ def domain_month() -> list[Fate]:
 
 
 @pytest.fixture
-async def hall(tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running(config(tmp_path)) as r:
-        await reference(r)
-        yield r
+def hall(ticket_hall: Any) -> Any:
+    return ticket_hall
 
 
 async def test_the_domain_figures(hall: Any) -> None:
@@ -271,8 +269,7 @@ async def test_a_rolled_back_write_is_never_counted(hall: Any) -> None:
 
 
 async def test_new_settings_rebuild_the_rollup_at_restart(tmp_path: Path) -> None:
-    async with running(config(tmp_path)) as hall:
-        await reference(hall)
+    async with measured(tmp_path) as hall:
         await add(hall, domain_month())
         body = await get(hall, "/api/v1/tickets/measures?month=2026-03")
         assert body["district"]["rates"]["response"]["numerator"] == 911
@@ -290,8 +287,7 @@ async def test_new_settings_rebuild_the_rollup_at_restart(tmp_path: Path) -> Non
 
 async def test_a_zone_with_daylight_saving(tmp_path: Path) -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    async with running(config(tmp_path, '[calendar]\ntz = "Europe/Berlin"\n')) as hall:
-        await reference(hall)
+    async with measured(tmp_path, '[calendar]\ntz = "Europe/Berlin"\n') as hall:
         # Due at 00:30 local on 1 and 31 March (CET, then CEST): both in March.
         await add(
             hall,

@@ -12,7 +12,7 @@ from plugins.tickets.ranking import classify
 from plugins.tickets.synthetic import Fate
 from plugins.tickets.workflow import EVALUATED
 from tests.support import running
-from tests.ticket_support import add, config, get, local, reference
+from tests.ticket_support import add, config, get, local, measured
 
 HOUR, DAY = 3600, 86400
 
@@ -55,8 +55,7 @@ UNITS = {
 
 
 async def test_the_four_classes(tmp_path: Path) -> None:
-    async with running(config(tmp_path)) as hall:
-        await reference(hall)
+    async with measured(tmp_path) as hall:
         fates: list[Fate] = []
         for dept, (feb, mar, reworks) in UNITS.items():
             fates += month_of(dept, 2, 10, *feb, first_id=len(fates) + 1)

@@ -6,22 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pytest
 
 from plugins.tickets import synthetic
-from tests.support import Running, running
+from tests.support import Running
 from tests.test_ticket_measures import domain_month
-from tests.ticket_support import add, config, get, reference
+from tests.ticket_support import add, get
 
 
 @pytest.fixture
-async def hall(tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running(config(tmp_path)) as r:
-        await reference(r)
-        await add(r, domain_month())
-        yield r
+async def hall(ticket_hall: Running) -> Running:
+    await add(ticket_hall, domain_month())
+    return ticket_hall
 
 
 async def test_json(hall: Running) -> None:

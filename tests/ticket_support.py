@@ -8,14 +8,18 @@ transaction through `Store.write`, the way the core writes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from plugins.tickets import synthetic
 from plugins.tickets.synthetic import Fate
 from tests.grid_support import grid_config
-from tests.support import Running
+from tests.support import Running, running
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEPARTMENTS = {
@@ -44,6 +48,20 @@ def config(tmp_path: Path, extra: str = "") -> Path:
 
 async def reference(hall: Running) -> None:
     await hall.host.store.write(lambda conn: synthetic.reference(conn, DEPARTMENTS, CATEGORIES))
+
+
+@asynccontextmanager
+async def measured(tmp_path: Path, extra: str = "") -> AsyncIterator[Running]:
+    """The daemon (no devices) with the departments and categories in its store."""
+    async with running(config(tmp_path, extra)) as hall:
+        await reference(hall)
+        yield hall
+
+
+@pytest.fixture
+async def ticket_hall(tmp_path: Path) -> AsyncIterator[Running]:
+    async with measured(tmp_path) as hall:
+        yield hall
 
 
 async def add(hall: Running, fates: list[Fate]) -> None:
