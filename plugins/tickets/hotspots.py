@@ -15,14 +15,14 @@ import datetime as dt
 import math
 import sqlite3
 from collections import defaultdict
-from typing import Any
-
-import numpy as np
-import shapely
+from typing import TYPE_CHECKING, Any
 
 from plugins.tickets.measures_config import HotspotRule
 from plugins.tickets.periods import Period
 from plugins.tickets.workflow import DUPLICATE, INVALID
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def metres_per_degree(lat: float) -> tuple[float, float]:
@@ -98,6 +98,11 @@ def _components(n: int, pairs: np.ndarray[Any, Any]) -> list[list[int]]:
 
 
 def by_distance(rows: list[Any], min_count: int, radius_m: float) -> list[dict[str, Any]]:
+    # Imported here: the daemon's start stays free of numpy and shapely (about 20 MiB)
+    # until someone asks for clusters (tests/test_import_cost.py).
+    import numpy as np
+    import shapely
+
     spots: list[dict[str, Any]] = []
     per_category: dict[str, list[Any]] = defaultdict(list)
     for r in rows:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import jinja2
 
 from plugins.tickets.ranking import CLASSES
 
@@ -46,13 +45,20 @@ RATES = {
 }
 BOM = "\ufeff"
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("plugins.tickets", "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    undefined=jinja2.StrictUndefined,
-)
+
+@functools.cache
+def _template() -> Any:
+    # Loaded on the first HTML report, not at the daemon's start.
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("plugins.tickets", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("report.html")
 
 
 def compose(
@@ -136,8 +142,7 @@ def _blank(value: Any) -> Any:
 
 
 def to_html(report: dict[str, Any]) -> str:
-    template = _env.get_template("report.html")
-    return template.render(
+    rendered: str = _template().render(
         r=report,
         rows=_rows(report),
         dimensions=DIMENSIONS,
@@ -145,3 +150,4 @@ def to_html(report: dict[str, Any]) -> str:
         rates=RATES,
         classes=CLASSES,
     )
+    return rendered
