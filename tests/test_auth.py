@@ -95,6 +95,13 @@ REQUIRED = {
     "POST /api/v1/tickets/{ticket_id}/merge": "dispatcher",
     "POST /api/v1/tickets/{ticket_id}/decline": "dispatcher",
     "POST /api/v1/tickets/{ticket_id}/invalidate": "dispatcher",
+    # plugins/tickets: measures
+    "GET /api/v1/tickets/measures": "viewer",
+    "GET /api/v1/tickets/measures/ranking": "viewer",
+    "GET /api/v1/tickets/reports": "viewer",
+    "GET /api/v1/tickets/reports/daily": "viewer",
+    "GET /api/v1/tickets/reports/weekly": "viewer",
+    "GET /api/v1/tickets/hotspots": "viewer",
     # plugins/timebank
     "GET /api/v1/timebank/": "viewer",
     "GET /api/v1/timebank/accounts": "viewer",
@@ -113,10 +120,8 @@ REQUIRED = {
     "GET /api/v1/timebank/rules": "viewer",
     "GET /api/v1/timebank/catalogue": "viewer",
 }
-# Plugin roles off the ladder: the role one below (the one it includes), and the
-# built-in roles that must not pass either (they do not include it).
-# Plugin roles off the LADDER: (the role just below, [roles beside it that must not
-# pass for it]).
+# Plugin roles off the LADDER: (the role just below, the one it includes; [roles
+# beside it that must not pass for it, as they do not include it]).
 OFF_LADDER = {
     "reporter": ("viewer", ["operator"]),
     "dispatcher": ("reporter", ["handler", "facility"]),

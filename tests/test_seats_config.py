@@ -47,7 +47,7 @@ id = "c"
 matrix = "kvm"
 input = 2
 allow = [
-  { role = "dispatcher" },
+  { role = "night-porter" },
   { operator = "x", modes = ["video"], share = ["full"] },
 ]
 
@@ -99,7 +99,7 @@ outputs = [{ output = 1 }]
 EXPECTED = [
     (25, "input 9: kvm has 8"),
     (29, "matrix 'fan' is a fan, not a matrix"),
-    (37, "no role 'dispatcher'"),
+    (37, "no role 'night-porter'"),
     (38, "share: only modes in its modes"),
     (44, "kvm input 2 is 'c' too"),
     (50, "give either role or operator"),

@@ -19,7 +19,7 @@ from typing import Any
 from daemon.hookspecs import hookimpl
 from daemon.host import Host
 from daemon.store import Migration
-from plugins.tickets import live
+from plugins.tickets import live, rollup
 from plugins.tickets.config import TicketsConfig
 from plugins.tickets.tables import MIGRATIONS, NAME
 
@@ -33,7 +33,7 @@ def gridhall_config_sections() -> dict[str, Any]:
 
 @hookimpl
 def gridhall_migrations() -> list[Migration]:
-    return MIGRATIONS
+    return MIGRATIONS + rollup.MIGRATIONS
 
 
 @hookimpl
@@ -47,9 +47,10 @@ def gridhall_roles() -> dict[str, list[str]]:
 
 @hookimpl
 def gridhall_api_routers(host: Host) -> list[Any]:
+    from plugins.tickets import measures_api
     from plugins.tickets.api import build_router
 
-    return [build_router(host)]
+    return [build_router(host), measures_api.build_router(host)]
 
 
 @hookimpl

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plugins.tickets.deadlines import Deadline, Lead
+from plugins.tickets.measures_config import MeasuresConfig
 
 if TYPE_CHECKING:
     from daemon.config import Config
@@ -86,6 +87,7 @@ class TicketsConfig(Section):
     competent: dict[str, str] = {}  # group -> the district's competent department
     on_alert: list[OnAlert] = []
     mqtt: MqttIntake = MqttIntake()
+    measures: MeasuresConfig = MeasuresConfig()  # docs/tickets-measures.md
 
     @field_validator("tiers")
     @classmethod
