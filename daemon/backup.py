@@ -93,12 +93,12 @@ def _check(conn: sqlite3.Connection, what: Path) -> tuple[int, int]:
     return len(tables), rows
 
 
-def _copy(source: sqlite3.Connection, target_path: Path) -> None:
+def _copy(source: sqlite3.Connection, target_path: Path, journal_mode: str) -> None:
+    """Through SQLite, not a file copy: the target's -wal and -shm are dealt with."""
     target = sqlite3.connect(target_path)
     try:
         source.backup(target, pages=PAGES_PER_STEP)
-        # A standalone file: no -wal beside it to lose on the way to another machine.
-        target.execute("PRAGMA journal_mode=DELETE")
+        target.execute(f"PRAGMA journal_mode={journal_mode}")
     finally:
         target.close()
 
@@ -125,7 +125,8 @@ def backup(store: Path, dest: Path) -> Copied:
     source = sqlite3.connect(store)  # read only by use: mode=ro cannot open a WAL file alone
     try:
         source.execute("PRAGMA busy_timeout=5000")
-        _copy(source, partial)
+        # A standalone file: no -wal beside it to lose on the way to another machine.
+        _copy(source, partial, "DELETE")
     finally:
         source.close()
     copy = sqlite3.connect(partial)
@@ -159,13 +160,7 @@ def restore(store: Path, source_path: Path) -> tuple[Copied, Path | None]:
             previous = store.with_name(f"{store.name}.before-restore-{stamp}")
             backup(store, previous)
         store.parent.mkdir(parents=True, exist_ok=True)
-        # Through SQLite, not a file copy: the store's -wal and -shm are dealt with.
-        target = sqlite3.connect(store)
-        try:
-            source.backup(target, pages=PAGES_PER_STEP)
-            target.execute("PRAGMA journal_mode=WAL")
-        finally:
-            target.close()
+        _copy(source, store, "WAL")
     finally:
         source.close()
     return Copied(store, store.stat().st_size, tables, rows), previous

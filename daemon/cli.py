@@ -110,37 +110,43 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    from daemon.backup import BackupError, backup
+def _store_command(args: argparse.Namespace, what: str, run: Callable[[Path], str]) -> int:
+    """backup and restore: the config's store, one line of outcome, exit 0 or 1."""
+    from daemon.backup import BackupError
 
     config = load_config(args)
     if config is None:
         return 1
     try:
-        copied = backup(config.db_path, args.dest)
+        print(run(config.db_path))
     except (BackupError, sqlite3.Error, OSError) as exc:
-        print(f"backup failed: {exc}", file=sys.stderr)
+        print(f"{what} failed: {exc}", file=sys.stderr)
         return 1
-    print(f"{copied.path}: {copied.bytes} bytes, {copied.tables} tables, {copied.rows} rows")
     return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from daemon.backup import backup
+
+    def run(store: Path) -> str:
+        copied = backup(store, args.dest)
+        return f"{copied.path}: {copied.bytes} bytes, {copied.tables} tables, {copied.rows} rows"
+
+    return _store_command(args, "backup", run)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from daemon.backup import BackupError, restore
+    from daemon.backup import restore
 
-    config = load_config(args)
-    if config is None:
-        return 1
-    try:
-        copied, previous = restore(config.db_path, args.source)
-    except (BackupError, sqlite3.Error, OSError) as exc:
-        print(f"restore failed: {exc}", file=sys.stderr)
-        return 1
-    if previous is not None:
-        print(f"the store it replaced is kept as {previous}")
-    print(f"{copied.path}: restored from {args.source}", end=": ")
-    print(f"{copied.tables} tables, {copied.rows} rows")
-    return 0
+    def run(store: Path) -> str:
+        copied, previous = restore(store, args.source)
+        kept = f"; the store it replaced is kept as {previous}" if previous else ""
+        return (
+            f"{copied.path}: restored from {args.source}: {copied.tables} tables, "
+            f"{copied.rows} rows{kept}"
+        )
+
+    return _store_command(args, "restore", run)
 
 
 def build_parser(plugins: PluginHost | None = None) -> argparse.ArgumentParser:
