@@ -34,11 +34,11 @@ keywords = ["摆摊", "占道"]
 attributes = [
   { code = "goods", datatype = "multivaluelist", description = "卖什么", values = [
     { key = "food", name = "食品" }, { key = "fruit", name = "水果" } ] },
-  { code = "blocking", datatype = "singlevaluelist", description = "是否阻断通行", required = true, values = [
-    { key = "yes", name = "是" }, { key = "no", name = "否" } ] },
+  { code = "blocking", datatype = "singlevaluelist", required = true, values = [
+    { key = "yes", name = "是" }, { key = "no", name = "否" } ], description = "是否阻断通行" },
   { code = "stalls", datatype = "number", description = "摊位数", order = 9 },
   { code = "since", datatype = "datetime", description = "从何时起" },
-  { code = "where", datatype = "string", description = "具体位置", datatype_description = "门牌号" },
+  { code = "where", datatype = "string", description = "位置", datatype_description = "门牌号" },
   { code = "hint", datatype = "text", variable = false, description = "请勿拍摄人脸" },
 ]
 """

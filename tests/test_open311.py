@@ -391,7 +391,7 @@ async def test_get_request_errors(keyed: tuple[Running, str], fmt: str) -> None:
         (f"{V2}/requests/999.{fmt}", "service_request_id '999' was not found"),
         (f"{V2}/tokens/nope.{fmt}", "token 'nope' was not found"),
         (f"{V2}/requests.{fmt}?jurisdiction_id=other.gov.cn", "jurisdiction_id 'other.gov.cn'"),
-        (f"{V2}/nothing.{fmt}", "/nothing.{fmt} is not a GeoReport v2 resource".format(fmt=fmt)),
+        (f"{V2}/nothing.{fmt}", f"/nothing.{fmt} is not a GeoReport v2 resource"),
     ]:
         r = await hall.client.get(url)
         assert r.status_code == 404 and says in errors_of(r)[0], (url, r.text)
