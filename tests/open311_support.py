@@ -29,6 +29,7 @@ name = "占道经营"
 group = "city"
 tier = "coordination"
 department = "urban"
+deadline = "24h"  # clock hours: the process tests run on today's date, whatever its year
 description = "摆摊占道 (street vending)"
 keywords = ["摆摊", "占道"]
 attributes = [
