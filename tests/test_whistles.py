@@ -7,7 +7,6 @@ whistle, one assessment per department in the measures and the reports."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 
 from daemon.clock import ManualClock
-from daemon.events import Event
 from plugins.tickets.catalog import CatalogError, read_catalog
 from plugins.tickets.config import TicketsConfig
 from tests.open311_support import WHISTLES
@@ -25,6 +23,7 @@ from tests.support import Running
 from tests.ticket_support import (
     CATALOG,
     Heard,
+    Listening,
     epoch,
     import_district,
     local,
@@ -81,33 +80,9 @@ def whistled(heard: Heard) -> list[dict[str, Any]]:
     return [a for a in heard.alerts if a["kind"] == "whistle_unanswered"]
 
 
-class Whistling:
+def whistling(hall: Running) -> Listening:
     """Every `tickets.whistle*` event on the bus, as an SSE client would get them."""
-
-    def __init__(self, hall: Running) -> None:
-        self.hall = hall
-        self.events: list[Event] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Whistling:
-        ready = asyncio.Event()
-
-        async def listen() -> None:
-            async with self.hall.host.events.subscribe() as sub:
-                ready.set()
-                async for event in sub:
-                    if event.type.startswith("tickets.whistle"):
-                        self.events.append(event)
-
-        self._task = asyncio.create_task(listen())
-        await ready.wait()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+    return Listening(hall, lambda t: t.startswith("tickets.whistle"))
 
 
 async def test_the_types_of_each_level(hall: Running) -> None:
@@ -173,7 +148,7 @@ escalate_to = "higher"
 
 async def test_blow_report_in_answered(hall: Running) -> None:
     t = (await report(hall, category="city.litter")).json()
-    async with Whistling(hall) as bus:
+    async with whistling(hall) as bus:
         r = await blow(hall, level="community", type="sanitation", ticket=t["id"], note="垃圾成堆")
         assert r.status_code == 201, r.text
         w = r.json()
@@ -235,7 +210,7 @@ async def test_unanswered_goes_up_a_level_then_stays_at_the_top(
     hall: Running, heard: Heard
 ) -> None:
     t = (await report(hall, category="security.fight")).json()  # major
-    async with Whistling(hall) as bus:
+    async with whistling(hall) as bus:
         w = (await blow(hall, level="community", type="security", ticket=t["id"])).json()
         await hall.host.clock.settle()
         await at(hall, "2026-01-05T09:59")

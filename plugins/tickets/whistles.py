@@ -160,9 +160,7 @@ async def blow(host: Host, args: BlowArgs, *, actor: str) -> dict[str, Any]:
         ).lastrowid
         assert whistle_id is not None
         _call(conn, whistle_id, departments, at, due)
-        found = one(conn, whistle_id)
-        assert found is not None
-        return found
+        return _read_back(conn, whistle_id)
 
     whistle = await host.store.write(write)
     live.get(host).wake_for(whistle["report_by"])
@@ -201,7 +199,7 @@ async def report_in(
     at = host.clock.now().timestamp()
 
     def write(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool]:
-        whistle = _open(conn, whistle_id, closed_ok=False)
+        whistle = _open(conn, whistle_id)
         call = conn.execute(
             "SELECT reported_at FROM ticket_whistle_calls WHERE whistle = ? AND department = ?",
             (whistle_id, args.department),
@@ -228,9 +226,7 @@ async def report_in(
                 "next_alert_at = NULL WHERE id = ?",
                 (at, whistle_id),
             )
-        found = one(conn, whistle_id)
-        assert found is not None
-        return found, answered
+        return _read_back(conn, whistle_id), answered
 
     whistle, answered = await host.store.write(write)
     host.publish(
@@ -243,27 +239,32 @@ async def report_in(
 
 async def close(host: Host, whistle_id: int, args: CloseArgs, *, actor: str) -> dict[str, Any]:
     def write(conn: sqlite3.Connection) -> dict[str, Any]:
-        _open(conn, whistle_id, closed_ok=False)
+        _open(conn, whistle_id)
         note = f"closed by {actor}" + (f": {args.note}" if args.note else "")
         conn.execute(
             "UPDATE ticket_whistles SET state = 'closed', next_alert_at = NULL, "
             "note = coalesce(note || char(10), '') || ? WHERE id = ?",
             (note, whistle_id),
         )
-        found = one(conn, whistle_id)
-        assert found is not None
-        return found
+        return _read_back(conn, whistle_id)
 
     whistle = await host.store.write(write)
     host.publish(NAME, "whistle", {"what": "closed", "whistle": whistle})
     return whistle
 
 
-def _open(conn: sqlite3.Connection, whistle_id: int, *, closed_ok: bool) -> dict[str, Any]:
+def _read_back(conn: sqlite3.Connection, whistle_id: int) -> dict[str, Any]:
+    """The whistle as this transaction left it."""
+    found = one(conn, whistle_id)
+    assert found is not None
+    return found
+
+
+def _open(conn: sqlite3.Connection, whistle_id: int) -> dict[str, Any]:
     row = conn.execute("SELECT state FROM ticket_whistles WHERE id = ?", (whistle_id,)).fetchone()
     if row is None:
         raise NotFound(f"no whistle {whistle_id}")
-    if row[0] == "closed" and not closed_ok:
+    if row[0] == "closed":
         raise Refused(f"whistle {whistle_id} is closed")
     return {"state": row[0]}
 
