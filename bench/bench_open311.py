@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from bench_tickets import CATEGORY, Daemon
-from common import pct
+from common import pct, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -96,11 +96,11 @@ def filing(client: httpx.Client, token: str, key: str, rounds: int) -> None:
         if i >= 20:
             core.append(a)
             door.append(b)
-    print(f"filing a report, one at a time, {rounds} each, alternating")
-    print(f"  {'':38} {'p50 ms':>8} {'p99 ms':>8}")
-    print(f"  {'POST /api/v1/tickets (baseline)':38} {pct(core, 50):8.2f} {pct(core, 99):8.2f}")
-    print(f"  {'POST /open311/v2/requests.json':38} {pct(door, 50):8.2f} {pct(door, 99):8.2f}")
-    print(f"  open311 / core (p50): {pct(door, 50) / pct(core, 50):.2f} x")
+    print(f"filing a report, one at a time, {rounds} each, alternating (ms)")
+    print_table(
+        "", {"POST /api/v1/tickets (baseline)": core, "POST /open311/v2/requests.json": door}
+    )
+    print(f"open311 / core (p50): {pct(door, 50) / pct(core, 50):.2f} x")
 
 
 def reading(client: httpx.Client, token: str, rounds: int) -> None:
@@ -116,19 +116,15 @@ def reading(client: httpx.Client, token: str, rounds: int) -> None:
             runs["core"].append(c * 2)  # per 1,000 rows
             runs["json"].append(j)
             runs["xml"].append(x)
-    print(f"reading requests, per 1,000 rows, {rounds} rounds, alternating")
-    print(f"  {'':44} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"reading requests, per 1,000 rows, {rounds} rounds, alternating (ms)")
     labels = {
         "core": "GET /api/v1/tickets?limit=500 (x2, baseline)",
         "json": "GET /open311/v2/requests.json (1,000)",
         "xml": "GET /open311/v2/requests.xml (1,000)",
     }
-    for kind, label in labels.items():
-        print(f"  {label:44} {pct(runs[kind], 50):8.2f} {pct(runs[kind], 99):8.2f}")
+    print_table("", {label: runs[kind] for kind, label in labels.items()})
     p = {k: pct(v, 50) for k, v in runs.items()}
-    print(
-        f"  json / core: {p['json'] / p['core']:.2f} x   xml / json: {p['xml'] / p['json']:.2f} x"
-    )
+    print(f"json / core: {p['json'] / p['core']:.2f} x, xml / json: {p['xml'] / p['json']:.2f} x")
 
 
 if __name__ == "__main__":
