@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from daemon.clock import ManualClock
 from plugins.tickets.catalog import CatalogError, read_catalog
 from plugins.tickets.config import TicketsConfig
+from tests.mqtt_support import Broker, Recorder, bridge_online, mqtt_section
 from tests.open311_support import WHISTLES
 from tests.support import Running
 from tests.ticket_support import (
@@ -315,3 +317,21 @@ async def test_one_whistle_one_assessment(hall: Running) -> None:
         headers=hall.as_role("viewer"),
     )
     assert "一哨一考核" in html.text and "区委政法委" in html.text
+
+
+async def test_an_unanswered_whistle_goes_out_on_mqtt(
+    tmp_path: Path, broker: Broker, recorders: list[Recorder]
+) -> None:
+    config = tickets_config(tmp_path, extra=mqtt_section(broker), catalog=CATALOG + WHISTLES)
+    clock = ManualClock(local(MONDAY))
+    async with tickets_at(config, clock) as hall:
+        await bridge_online(broker)
+        rec = Recorder(broker.port, ["hall/tickets/alerts/#"])
+        recorders.append(rec)
+        w = (await blow(hall, level="community", type="sanitation")).json()
+        await at(hall, "2026-01-05T11:00")
+        message = await rec.wait(lambda m: m.topic == "hall/tickets/alerts/whistle_unanswered")
+        alert = json.loads(message.payload)
+        assert (alert["whistle"], alert["level"], alert["waiting"]) == (
+            w["id"], "street", ["sanitation"]
+        )  # fmt: skip
