@@ -147,12 +147,14 @@ class Catalog:
     major: dict[str, bool] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "departments": len(self.departments),
             "groups": len(self.groups),
             "categories": len(self.categories),
-            "whistle types": len(self.whistles),
         }
+        if self.whistles:  # a file without whistles reads as it always did
+            counts["whistles"] = len(self.whistles)  # [[whistle]] types
+        return counts
 
 
 def read_catalog(path: Path, config: TicketsConfig) -> Catalog:
