@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,14 @@ REQUIRED = {
     "GET /api/v1/tickets/reports/daily": "viewer",
     "GET /api/v1/tickets/reports/weekly": "viewer",
     "GET /api/v1/tickets/hotspots": "viewer",
+    # plugins/tickets: whistles
+    "GET /api/v1/tickets/whistles/types": "viewer",
+    "POST /api/v1/tickets/whistles": "dispatcher",
+    "GET /api/v1/tickets/whistles": "viewer",
+    "GET /api/v1/tickets/whistles/assessment": "viewer",
+    "GET /api/v1/tickets/whistles/{whistle_id}": "viewer",
+    "POST /api/v1/tickets/whistles/{whistle_id}/report-in": "handler",
+    "POST /api/v1/tickets/whistles/{whistle_id}/close": "dispatcher",
     # plugins/timebank
     "GET /api/v1/timebank/": "viewer",
     "GET /api/v1/timebank/accounts": "viewer",
@@ -129,6 +138,18 @@ OFF_LADDER = {
     "timebank-organiser": ("viewer", ["operator", "facility", "dispatcher"]),
 }
 STREAMING = {"GET /api/v1/events"}
+# Open311 GeoReport v2 (plugins/tickets/open311) has no Bearer tokens: its reads are
+# public by default, a POST needs an `api_key` (403 in the spec's format without one).
+# Each route, the URL it is tried at, and who may: "public" or "api_key".
+OPEN311 = {
+    "GET /open311/v2/discovery.{fmt}": ("discovery.json", "public"),
+    "GET /open311/v2/services.{fmt}": ("services.xml", "public"),
+    "GET /open311/v2/services/{service_code}.{fmt}": ("services/x.json", "public"),
+    "GET /open311/v2/requests.{fmt}": ("requests.json", "public"),
+    "GET /open311/v2/requests/{service_request_id}.{fmt}": ("requests/1.xml", "public"),
+    "GET /open311/v2/tokens/{token}.{fmt}": ("tokens/t.json", "public"),
+    "POST /open311/v2/requests.{fmt}": ("requests.json", "api_key"),
+}
 
 
 def test_roles_include_the_ones_below() -> None:
@@ -155,6 +176,13 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
         for path, methods in paths.items():
             if path == "/api/v1/health":
                 continue
+            if path.startswith("/open311/"):
+                for method in methods:
+                    key = f"{method.upper()} {path}"
+                    assert key in OPEN311, f"{key}: add it to OPEN311"
+                    await open311_needs(hall, key, tokens["admin"])
+                    checked.add(key)
+                continue
             # "1": a path parameter may be typed (a ticket id is an int in the path).
             url = re.sub(r"\{[^}]+\}", "1", path)
             for method in methods:
@@ -175,7 +203,28 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                     r = await hall.client.request(method, url, headers=auth_as(tokens[role]))
                     assert r.status_code not in (401, 403), (key, role)
                 checked.add(key)
-        assert checked == set(REQUIRED)
+        assert checked == set(REQUIRED) | set(OPEN311)
+
+
+async def open311_needs(hall: Any, key: str, admin: str) -> None:
+    """A public read answers without any credential (a 404 for a made-up id is still an
+    answer); a POST without an api_key, or with a Bearer token instead, is 403 in the
+    spec's error format."""
+    method = key.split()[0]
+    url, who = OPEN311[key]
+    url = f"/open311/v2/{url}"
+    if who == "public":
+        r = await hall.client.request(method, url)
+        assert r.status_code in (200, 404), (key, r.status_code, r.text)
+        return
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = "service_code=x&address_string=y"
+    for headers in (form, {**form, **auth_as(admin)}):
+        r = await hall.client.request(method, url, content=body, headers=headers)
+        assert r.status_code == 403, (key, r.text)
+        assert r.json() == [{"code": 403, "description": "api_key is required"}]
+    r = await hall.client.request(method, url, content=body + "&api_key=o311_x", headers=form)
+    assert r.status_code == 403 and r.json()[0]["description"] == "invalid api_key"
 
 
 def auth_as(token: str) -> dict[str, str]:

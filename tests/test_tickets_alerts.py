@@ -6,7 +6,6 @@ running its scene on a real relay board (the Modbus emulator)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 
 from daemon.clock import ManualClock
-from daemon.events import Event
 from drivers.modbus.emulator import ModbusEmulator
 from tests.support import Running, relay_config, wait_for
 from tests.ticket_support import (
@@ -27,6 +25,7 @@ from tests.ticket_support import (
     step,
     tickets_at,
 )
+from tests.ticket_support import Listening as EventsSeen
 
 ALERTING = """
 [tickets]
@@ -46,36 +45,17 @@ args = { channel = 1 }
 """
 
 
-class Listening:
+class Listening(EventsSeen):
     """Every `tickets.*` alert event on the bus, as an SSE client would get them."""
 
     def __init__(self, hall: Running) -> None:
-        self.hall = hall
-        self.events: list[Event] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Listening:
-        ready = asyncio.Event()
-
-        async def listen() -> None:
-            async with self.hall.host.events.subscribe() as sub:
-                ready.set()
-                async for event in sub:
-                    if event.type in ("tickets.reminder", "tickets.overdue", "tickets.escalated"):
-                        self.events.append(event)
-
-        self._task = asyncio.create_task(listen())
-        await ready.wait()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        super().__init__(hall, lambda t: t in ALERTS)
 
     def said(self) -> list[tuple[str, int, str | None]]:
         return [(e.type.split(".")[1], e.data["ticket"], e.data["level"]) for e in self.events]
+
+
+ALERTS = ("tickets.reminder", "tickets.overdue", "tickets.escalated")
 
 
 @pytest.fixture

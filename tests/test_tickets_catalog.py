@@ -163,3 +163,4 @@ async def test_the_demo_file_is_good(capsys: pytest.CaptureFixture[str]) -> None
     counts = dict(reversed(part.split(" ")) for part in out.splitlines()[-1].split(", "))
     assert counts["groups"] == "11"  # the 11 major duty categories
     assert int(counts["categories"]) >= 30
+    assert counts["whistles"] == "12"  # seed 001: five community, five street, two district

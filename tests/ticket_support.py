@@ -10,9 +10,10 @@ test stands on a chosen minute of China's calendar and moves time by hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import httpx
 from daemon import auth, cli
 from daemon.clock import ManualClock
 from daemon.config import load
+from daemon.events import Event
 from daemon.hookspecs import hookimpl
 from daemon.pluginhost import PluginHost
 from daemon.runtime import Daemon
@@ -165,6 +167,35 @@ async def step(
     return await hall.client.post(
         f"/api/v1/tickets/{ticket}/{transition}", json=args or None, headers=hall.as_role(role)
     )
+
+
+class Listening:
+    """Every event on the bus whose type `wanted` accepts, as an SSE client gets them."""
+
+    def __init__(self, hall: Running, wanted: Callable[[str], bool]) -> None:
+        self.hall, self.wanted = hall, wanted
+        self.events: list[Event] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Listening:
+        ready = asyncio.Event()
+
+        async def listen() -> None:
+            async with self.hall.host.events.subscribe() as sub:
+                ready.set()
+                async for event in sub:
+                    if self.wanted(event.type):
+                        self.events.append(event)
+
+        self._task = asyncio.create_task(listen())
+        await ready.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 class Heard:

@@ -47,10 +47,15 @@ def gridhall_roles() -> dict[str, list[str]]:
 
 @hookimpl
 def gridhall_api_routers(host: Host) -> list[Any]:
-    from plugins.tickets import measures_api
+    from plugins.tickets import measures_api, open311, whistles_api
     from plugins.tickets.api import build_router
 
-    return [build_router(host), measures_api.build_router(host)]
+    return [
+        build_router(host),
+        measures_api.build_router(host),
+        whistles_api.build_router(host),
+        open311.mount(host),
+    ]
 
 
 @hookimpl

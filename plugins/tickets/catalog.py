@@ -13,19 +13,23 @@ kept but made inactive (tickets point at them), and new reports cannot use them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from daemon.config import Issue
 from daemon.tomllines import LineMap
+from plugins.tickets import whistle_types
 from plugins.tickets.config import Level, Tier
 from plugins.tickets.deadlines import Deadline
+from plugins.tickets.whistle_types import WhistleType
 
 if TYPE_CHECKING:
     from plugins.tickets.config import TicketsConfig
@@ -54,16 +58,40 @@ class Group(_Row):
     major: bool = False  # the default for its categories
 
 
+class Value(_Row):
+    key: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Text
+
+
+LISTS = ("singlevaluelist", "multivaluelist")
+
+
 class Attribute(_Row):
-    """An Open311 service definition attribute: what a report of the category may add."""
+    """An Open311 service definition attribute: what a report of the category may add
+    (`variable`), or a line shown to the reporter (`variable = false`)."""
 
     code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
     datatype: Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
     description: Text
+    datatype_description: Text | None = None
     required: bool = False
     variable: bool = True
-    order: int | None = None
-    values: list[dict[str, str]] = []
+    order: Annotated[int, Field(ge=1)] | None = None  # default: its place in the list
+    values: list[Value] = []
+
+    @model_validator(mode="after")
+    def _values(self) -> Attribute:
+        if (self.datatype in LISTS) != bool(self.values):
+            raise ValueError(
+                f"a {self.datatype} attribute "
+                + ("lists its values" if self.datatype in LISTS else "has no values")
+            )
+        keys = [v.key for v in self.values]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"attribute {self.code!r}: a value key appears twice")
+        if self.required and not self.variable:
+            raise ValueError(f"attribute {self.code!r}: required, but not asked (variable)")
+        return self
 
 
 class Category(_Row):
@@ -79,6 +107,17 @@ class Category(_Row):
     keywords: list[Annotated[str, Field(max_length=50)]] = []
     attributes: list[Attribute] = []
     active: bool = True
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, v: list[Attribute]) -> list[Attribute]:
+        codes = [a.code for a in v]
+        if len(set(codes)) != len(codes):
+            raise ValueError("an attribute code appears twice")
+        orders = [a.order if a.order is not None else i + 1 for i, a in enumerate(v)]
+        if len(set(orders)) != len(orders):
+            raise ValueError("two attributes have the same order")
+        return [a.model_copy(update={"order": o}) for a, o in zip(v, orders, strict=True)]
 
     @field_validator("deadline")
     @classmethod
@@ -101,17 +140,21 @@ class Catalog:
     departments: dict[str, Department] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
     categories: dict[str, Category] = field(default_factory=dict)
+    whistles: dict[tuple[str, str], WhistleType] = field(default_factory=dict)
     # Resolved per category: the deadline spec, the competent department, major.
     deadline: dict[str, str] = field(default_factory=dict)
     competent: dict[str, str | None] = field(default_factory=dict)
     major: dict[str, bool] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "departments": len(self.departments),
             "groups": len(self.groups),
             "categories": len(self.categories),
         }
+        if self.whistles:  # a file without whistles reads as it always did
+            counts["whistles"] = len(self.whistles)  # [[whistle]] types
+        return counts
 
 
 def read_catalog(path: Path, config: TicketsConfig) -> Catalog:
@@ -138,8 +181,8 @@ class _Reader:
         self.problems.append(Issue(str(self.path), self.lines.line_of(loc), message))
 
     def read(self, raw: dict[str, Any]) -> Catalog:
-        for key in sorted(set(raw) - {"department", "group", "category"}):
-            expected = "[[department]], [[group]] or [[category]]"
+        for key in sorted(set(raw) - {"department", "group", "category", "whistle"}):
+            expected = "[[department]], [[group]], [[category]] or [[whistle]]"
             self.bad((key,), f"unknown key {key!r}; expected {expected}")
         departments = self.rows(raw, "department", Department, "id")
         groups = self.rows(raw, "group", Group, "code")
@@ -152,6 +195,7 @@ class _Reader:
                 self.bad(("group", i, "competent"), self.no_department(group.competent))
         for i, category in categories:
             self.category(i, category)
+        cat.whistles = whistle_types.check(self, raw)
         if not categories and not self.problems:
             self.bad((), "no [[category]] in the file")
         self.problems.sort(key=lambda p: p.line)
@@ -159,7 +203,9 @@ class _Reader:
             raise CatalogError(self.problems)
         return cat
 
-    def rows(self, raw: dict[str, Any], key: str, model: Any, ident: str) -> list[tuple[int, Any]]:
+    def rows(
+        self, raw: dict[str, Any], key: str, model: Any, ident: str, *, unique: bool = True
+    ) -> list[tuple[int, Any]]:
         items = raw.get(key, [])
         if not isinstance(items, list):
             self.bad((key,), f"use [[{key}]] tables")
@@ -168,7 +214,7 @@ class _Reader:
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             # Checked on the raw table, so a repeat is found even beside a bad twin.
-            name = item.get(ident) if isinstance(item, dict) else None
+            name = item.get(ident) if isinstance(item, dict) and unique else None
             if isinstance(name, str):
                 if name in seen:
                     self.bad((key, i, ident), f"{key} {name!r} again (first at line {seen[name]})")
@@ -279,4 +325,17 @@ def write_catalog(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, int]:
         "UNION SELECT competent FROM ticket_categories WHERE competent IS NOT NULL)",
         ids,
     )
+    retired += whistle_types.write(conn, catalog.whistles)
+    _changeset(conn, rows)
     return {**catalog.counts(), "retired": retired}
+
+
+def _changeset(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Note the import when the services Open311 shows changed (discovery's changeset)."""
+    digest = hashlib.sha256(json.dumps(sorted(rows), default=str).encode()).hexdigest()
+    last = conn.execute("SELECT digest FROM ticket_catalog_changes ORDER BY id DESC LIMIT 1")
+    found = last.fetchone()
+    if found is None or found[0] != digest:
+        conn.execute(
+            "INSERT INTO ticket_catalog_changes (at, digest) VALUES (?, ?)", (time.time(), digest)
+        )

@@ -1,4 +1,5 @@
-"""`gridhall tickets import FILE`: categories and departments into the store.
+"""`gridhall tickets import FILE`: categories and departments into the store;
+`gridhall tickets open311-key create|list|revoke`: the api_keys of Open311 apps.
 
 All or nothing, in one transaction; every bad row is printed as `FILE:LINE: message`
 (the grid importer's convention) and nothing is written. A daemon that names the file
@@ -21,6 +22,7 @@ from daemon.config import default_path
 from daemon.store import Store
 from plugins.tickets.catalog import CatalogError, read_catalog, write_catalog
 from plugins.tickets.config import TicketsConfig
+from plugins.tickets.open311 import keys
 
 NAME = "tickets"
 
@@ -53,9 +55,53 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    """An Open311 api_key: printed once, only its hash is stored."""
+    config = load_config(args)
+    if config is None:
+        return 1
+
+    async def work(store: Store) -> Any:
+        if args.key_command == "create":
+            return await store.write(lambda conn: keys.create(conn, args.name))
+        if args.key_command == "revoke":
+            return await store.write(lambda conn: keys.revoke(conn, args.name))
+        return await store.read(keys.listed)
+
+    try:
+        done = asyncio.run(with_store(config, args.plugins, work))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.key_command == "create":
+        print(done)
+    elif args.key_command == "revoke":
+        if not done:
+            print(f"no live key named {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.name!r}")
+    else:
+        for key in done:
+            state = "revoked" if key["revoked_at"] else "live"
+            print(f"{key['name']}\t{state}")
+    return 0
+
+
 def add_commands(subparsers: Any) -> None:
-    tickets = subparsers.add_parser("tickets", help="tickets: import categories")
+    tickets = subparsers.add_parser("tickets", help="tickets: categories, Open311 api_keys")
     sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    key = sub.add_parser("open311-key", help="Open311 api_keys for the apps that file reports")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    for name, what in [
+        ("create", "print a new api_key once; only its hash is stored"),
+        ("revoke", "revoke the api_key of this name"),
+        ("list", "the keys' names, live or revoked"),
+    ]:
+        p = key_sub.add_parser(name, help=what)
+        if name != "list":
+            p.add_argument("--name", required=True, help="the app it is handed to")
+        p.add_argument("-c", "--config", type=Path, default=default_path())
+        p.set_defaults(func=cmd_key)
     p = sub.add_parser("import", help="import a categories file (TOML), all or nothing")
     p.add_argument("file", type=Path)
     p.add_argument("--dry-run", action="store_true", help="check the file, write nothing")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plugins.tickets.deadlines import Deadline, Lead
 from plugins.tickets.measures_config import MeasuresConfig
+from plugins.tickets.open311.config import Open311Config
 
 if TYPE_CHECKING:
     from daemon.config import Config
@@ -88,6 +89,7 @@ class TicketsConfig(Section):
     on_alert: list[OnAlert] = []
     mqtt: MqttIntake = MqttIntake()
     measures: MeasuresConfig = MeasuresConfig()  # docs/tickets-measures.md
+    open311: Open311Config = Open311Config()  # docs/open311.md
 
     @field_validator("tiers")
     @classmethod

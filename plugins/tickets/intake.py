@@ -74,6 +74,7 @@ class Created:
 _COLUMNS = (
     "id",
     "idem_key",
+    "token",
     "channel",
     "category",
     "tier",
@@ -141,16 +142,21 @@ class _Pending:
     now: dt.datetime
     calendar: Calendar
     ladder: Ladder
+    token: str | None = None
 
 
-async def create(host: Host, report: ReportIn, *, actor: str, channel: str) -> Created:
+async def create(
+    host: Host, report: ReportIn, *, actor: str, channel: str, token: str | None = None
+) -> Created:
     """File a report as a ticket (state `collected`), routed and with its deadline.
+    `token`: the Open311 token the reporter was given, kept in the same row.
 
     BadArguments (422) for an unknown category; CalendarUnknown (503) when its
     deadline falls in a year no calendar source knows: never a guessed deadline."""
     state = live.get(host)
     place = place_of(host, report.lon, report.lat, report.grid)
-    pending = _Pending(report, actor, channel, place, host.clock.now(), host.calendar, state.ladder)
+    now = host.clock.now()
+    pending = _Pending(report, actor, channel, place, now, host.calendar, state.ladder, token)
     done = await host.store.write_many(_file, pending)
     if done.change is not None:
         state.wake_for(done.ticket["next_alert_at"])
@@ -200,7 +206,7 @@ def _file(conn: sqlite3.Connection, batch: list[_Pending]) -> list[Created | Exc
             from_state=None,
             to_state=workflow.COLLECTED,
             note=None,
-            data={"channel": values[2]},
+            data={"channel": values[3]},
         )
         if key is not None:
             known[key] = next_id
@@ -245,6 +251,7 @@ def _values(ticket_id: int, p: _Pending, cat: sqlite3.Row | None) -> tuple[Any, 
     return (
         ticket_id,
         report.idem_key,
+        p.token,
         report.channel or p.channel,
         cat["code"],
         tier,

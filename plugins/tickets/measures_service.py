@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from daemon.host import Host
-from plugins.tickets import rollup
+from plugins.tickets import rollup, whistle_measures
 from plugins.tickets.measures import COUNTERS, DIMS, direct_sql, rates, rollup_sql
 from plugins.tickets.measures_config import MeasuresConfig
 from plugins.tickets.periods import Period
@@ -111,6 +111,8 @@ class MeasureService:
     ) -> dict[str, Any]:
         """The period's measures: the district, and each unit of each of `dims`."""
         counts, names, source = await self.counts(period, dims, direct=direct)
+        bounds = period.bounds(self.host.calendar.tz)
+        whistles = await self.host.store.read(lambda conn: whistle_measures.assess(conn, bounds))
         out: dict[str, Any] = {
             "period": period.to_dict(self.host.calendar.tz),
             "source": source,
@@ -125,6 +127,7 @@ class MeasureService:
                     for (d, key), c in sorted(counts.items())
                     if d == dim
                 ]
+        out["whistles"] = whistles  # one whistle, one assessment (whistle_measures.py)
         return out
 
     def unit(

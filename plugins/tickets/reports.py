@@ -18,6 +18,7 @@ import io
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from plugins.tickets.measures import rates
 from plugins.tickets.ranking import CLASSES
 
 KINDS = {"day": "日报", "week": "周报", "month": "月报", "range": "专报"}
@@ -43,6 +44,8 @@ RATES = {
     "on_time": "按时结案率",
     "satisfaction": "满意率",
 }
+WHISTLE_COUNTS = {"called": "吹哨", "reported": "报到", "on_time": "按时报到"}
+WHISTLE_RATES = {"reported": "报到率", "on_time": "按时报到率"}
 BOM = "\ufeff"
 
 
@@ -73,6 +76,8 @@ def compose(
     units: dict[str, list[dict[str, Any]]] = {}
     for dim in ("department", "street", "member"):
         units[dim] = [{**u, **_place(classes.get((dim, u["key"])))} for u in measures.get(dim, [])]
+    whistles = measures.get("whistles") or {"district": None, "department": []}
+    _whistles_beside(units["department"], whistles["department"])
     for spot in hotspots["spots"]:
         spot["first_local"] = _local(spot["first"], tz)
         spot["last_local"] = _local(spot["last"], tz)
@@ -82,10 +87,31 @@ def compose(
         "period": period,
         "generated_at": dt.datetime.now(tz).isoformat(timespec="seconds"),
         "source": measures["source"],
-        "district": measures["district"],
+        "district": {**measures["district"], "whistles": whistles["district"]},
         **units,
+        "whistles": whistles,
         "hotspots": hotspots,
     }
+
+
+def _whistles_beside(departments: list[dict[str, Any]], called: list[dict[str, Any]]) -> None:
+    """Each department's whistle record (一哨一考核) beside its tickets' measures; a
+    department whistles called but no ticket was due for gets a row of its own."""
+    by_key = {w["key"]: w for w in called}
+    for unit in departments:
+        unit["whistles"] = by_key.pop(unit["key"], None)
+    for key, w in by_key.items():
+        zero = dict.fromkeys(COUNTS, 0)
+        departments.append(
+            {
+                "key": key,
+                "name": w["name"],
+                "counts": zero,
+                "rates": rates(zero, []),
+                **_place(None),
+                "whistles": w,
+            }  # fmt: skip
+        )
 
 
 def _place(entry: dict[str, Any] | None) -> dict[str, Any]:
@@ -117,6 +143,8 @@ def to_csv(report: dict[str, Any]) -> bytes:
     ]
     header += [f"{label} {code}" for code, label in COUNTS.items()]
     header += [f"{label}% {code}_rate" for code, label in RATES.items()]
+    header += [f"{label} whistles_{code}" for code, label in WHISTLE_COUNTS.items()]
+    header += [f"{label}% whistles_{code}_rate" for code, label in WHISTLE_RATES.items()]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")  # what Excel writes and expects
     writer.writerow(header)
@@ -132,9 +160,18 @@ def to_csv(report: dict[str, Any]) -> bytes:
                 _blank(unit.get("score")),
                 *(unit["counts"][code] for code in COUNTS),
                 *(_blank(unit["rates"][code]["percent"]) for code in RATES),
+                *_whistle_cells(unit.get("whistles")),
             ]
         )
     return (BOM + out.getvalue()).encode("utf-8")
+
+
+def _whistle_cells(whistles: dict[str, Any] | None) -> list[Any]:
+    if whistles is None:
+        return [""] * (len(WHISTLE_COUNTS) + len(WHISTLE_RATES))
+    return [whistles["counts"][c] for c in WHISTLE_COUNTS] + [
+        _blank(whistles["rates"][c]["percent"]) for c in WHISTLE_RATES
+    ]
 
 
 def _blank(value: Any) -> Any:
@@ -149,5 +186,7 @@ def to_html(report: dict[str, Any]) -> str:
         counts=COUNTS,
         rates=RATES,
         classes=CLASSES,
+        whistle_counts=WHISTLE_COUNTS,
+        whistle_rates=WHISTLE_RATES,
     )
     return rendered

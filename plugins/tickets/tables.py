@@ -6,7 +6,8 @@ measures read (its state, deadline, handlers, the times of each step), so they n
 have to replay its history; `ticket_events` keeps that history, one row per
 transition with its actor, and is the order other plugins replay (`seq` = its id).
 
-Migration versions: 1 is this schema; 2-9 are the workflow's, 10-19 the measures'.
+Migration versions: 1 is this schema; 2-9 are the workflow's (3: Open311 keys, whistle
+types, the whistles' deadlines per call), 10-19 the measures'.
 """
 
 from __future__ import annotations
@@ -150,5 +151,53 @@ MIGRATIONS = [
             WHERE done_at IS NULL AND next_alert_at IS NOT NULL;
         """,
         "tickets: category groups; the deadline watcher's next alert per open ticket",
+    ),
+    Migration(
+        NAME,
+        3,
+        """
+        -- Open311 api_keys: handed to the apps that file reports; only the hash is kept.
+        CREATE TABLE ticket_open311_keys (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        -- Each import that changed the categories: Open311 discovery's changeset.
+        CREATE TABLE ticket_catalog_changes (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            digest TEXT NOT NULL
+        );
+        -- The whistle types of each level (吹哨报到), from the categories file.
+        CREATE TABLE ticket_whistle_types (
+            level TEXT NOT NULL CHECK (level IN ('community', 'street', 'district')),
+            code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            deadline TEXT NOT NULL,            -- report in within this ("2h", "1wd")
+            departments TEXT,                  -- JSON: the departments it calls by default
+            escalate_to TEXT,                  -- the type at the next level it escalates to
+            kinds TEXT,                        -- JSON: [{code, name}] (the street's 46 kinds)
+            description TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (level, code)
+        );
+        ALTER TABLE ticket_whistles ADD COLUMN kind TEXT;
+        ALTER TABLE ticket_whistles ADD COLUMN answered_at REAL;
+        -- When the watcher next looks at an open whistle: its report_by, or later when
+        -- the calendar could not place the next level's deadline.
+        ALTER TABLE ticket_whistles ADD COLUMN next_alert_at REAL;
+        CREATE INDEX ticket_whistles_next_alert ON ticket_whistles(next_alert_at)
+            WHERE state = 'open' AND next_alert_at IS NOT NULL;
+        CREATE INDEX ticket_whistles_ticket ON ticket_whistles(ticket) WHERE ticket IS NOT NULL;
+        -- Each call's own deadline: a department called at an escalation has the new
+        -- level's; one called at the start keeps the first (one whistle, one assessment).
+        ALTER TABLE ticket_whistle_calls ADD COLUMN called_at REAL;
+        ALTER TABLE ticket_whistle_calls ADD COLUMN due_at REAL;
+        ALTER TABLE ticket_whistle_calls ADD COLUMN note TEXT;
+        CREATE INDEX ticket_whistle_calls_due ON ticket_whistle_calls(due_at, department);
+        """,
+        "tickets: Open311 api_keys, catalog changesets, whistle types and deadlines",
     ),
 ]

@@ -9,6 +9,10 @@ transaction; only then does it tell: the event `tickets.<kind>` (SSE, MQTT
 `<base>/tickets/alerts/<kind>`), the `gridhall_ticket_alert` hook, and the
 `[[tickets.on_alert]]` scenes. An alert is therefore said at most once; a crash
 between the commit and the telling loses the telling, never repeats it.
+
+It watches open whistles the same way (`whistles.escalate_due`, their partial index on
+`next_alert_at`): one nobody answered by its deadline is told as `whistle_unanswered`
+on the same path, and goes a level up.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.calendar import CalendarUnknown
 from daemon.errors import GridhallError
+from plugins.tickets import whistles
 from plugins.tickets.alerts import Ladder
 
 if TYPE_CHECKING:
@@ -121,9 +126,13 @@ class Watcher:
             return said, len(rows)
 
         said, taken = await self.host.store.write(plan)
-        for alert in said:
+        calendar = self.host.calendar
+        blown, escalated = await self.host.store.write(
+            lambda conn: whistles.escalate_due(conn, now, calendar, BATCH)
+        )
+        for alert in said + blown:
             await self.tell(alert)
-        return taken == BATCH
+        return taken == BATCH or escalated == BATCH
 
     async def tell(self, alert: dict[str, Any]) -> None:
         """Out to everyone who listens; one listener's failure stops none of the others."""
@@ -161,7 +170,10 @@ def _next_alert(conn: sqlite3.Connection) -> float | None:
         "SELECT min(next_alert_at) FROM tickets INDEXED BY tickets_next_alert "
         "WHERE done_at IS NULL AND next_alert_at IS NOT NULL"
     ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    times = [float(row[0])] if row is not None and row[0] is not None else []
+    if (whistle := whistles.next_alert(conn)) is not None:
+        times.append(whistle)
+    return min(times, default=None)
 
 
 _MESSAGES = {
