@@ -12,7 +12,6 @@ ticket's commit and the award.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from daemon.host import Host
@@ -30,10 +29,16 @@ def config_of(host: Host) -> TimebankConfig:
     return section
 
 
+def now(host: Host) -> float:
+    """When an entry is written: the host's one clock, the one tickets are closed on
+    (a test's ManualClock, or the system's), so periods and leaderboards agree."""
+    return host.clock.now().timestamp()
+
+
 async def on_change(host: Host, change: dict[str, Any]) -> None:
     config = config_of(host)
     applied = await host.store.write(
-        lambda conn: earning.apply_changes(conn, config, [change], contiguous=True, now=time.time())
+        lambda conn: earning.apply_changes(conn, config, [change], contiguous=True, now=now(host))
     )
     announce(host, applied)
     if applied.gap:
@@ -44,7 +49,7 @@ async def on_change(host: Host, change: dict[str, Any]) -> None:
             host,
             await host.store.write(
                 lambda conn: earning.apply_changes(
-                    conn, config, [change], contiguous=False, now=time.time()
+                    conn, config, [change], contiguous=False, now=now(host)
                 )
             ),
         )
@@ -60,7 +65,7 @@ async def catch_up(host: Host) -> int:
             break
 
         def apply(conn: Any, batch: list[dict[str, Any]] = changes) -> earning.Applied:
-            return earning.apply_changes(conn, config, batch, contiguous=False, now=time.time())
+            return earning.apply_changes(conn, config, batch, contiguous=False, now=now(host))
 
         applied = await host.store.write(apply)
         announce(host, applied)
