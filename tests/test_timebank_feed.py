@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from daemon.pluginhost import PluginHost
+from plugins.timebank import earning, feed
 from tests.support import Running
 from tests.timebank_support import TicketDesk, balance, entries, timebank
 
@@ -77,3 +78,35 @@ async def test_a_lost_call_is_caught_up_by_the_next_change(hall: Running, desk: 
     await desk.change(hall.host, 1, "dispatch", handler="m-1")
     assert desk.answered > answered  # the gap made the time bank ask for the changes
     assert await balance(hall, "resident:r-1") == 30
+
+
+async def stored_cursor(hall: Running) -> int:
+    cursor: int = await hall.host.store.read(earning.cursor)
+    return cursor
+
+
+async def test_changes_no_rule_listens_to_are_let_through_without_a_write(
+    tmp_path: Path, plugins: PluginHost, desk: TicketDesk
+) -> None:
+    """A creation, a merge, a dispatch, an acceptance: no rule pays on them, so the feed writes
+    nothing (the ticket plugin waits for its listeners before it answers). The stored
+    cursor stays behind until a change that pays moves it past them, and a restart in
+    between replays them to no effect."""
+    async with timebank(tmp_path, plugins=plugins) as hall:
+        for ticket in (1, 2, 3):
+            await desk.change(hall.host, ticket, "collect", reporter=f"r-{ticket}")
+        await desk.change(hall.host, 3, "merge", data={"into": 1})
+        assert await stored_cursor(hall) == 0
+        assert feed.heard(hall.host).seq == 4
+    async with timebank(tmp_path, plugins=plugins) as hall:  # the start's catch-up
+        assert await entries(hall) == []
+        assert await stored_cursor(hall) == 4  # moved past them, once, by the catch-up
+        await desk.change(hall.host, 2, "register")
+        assert await stored_cursor(hall) == 5
+        assert await balance(hall, "resident:r-2") == 30
+        await desk.change(hall.host, 2, "dispatch", handler="m-7")
+        await desk.change(hall.host, 2, "accept")
+        await desk.change(hall.host, 2, "report")
+        await desk.change(hall.host, 2, "verify", on_time=True)  # writes: past all four
+        assert await stored_cursor(hall) == 9
+        assert await balance(hall, "member:m-7") == 60

@@ -60,5 +60,10 @@ async def gridhall_startup(host: Host) -> None:
 
 
 @hookimpl
+def gridhall_shutdown(host: Host) -> None:
+    feed.forget(host)
+
+
+@hookimpl
 async def gridhall_ticket_changed(change: dict[str, Any], host: Host) -> None:
     await feed.on_change(host, change)

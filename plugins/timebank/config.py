@@ -212,6 +212,12 @@ class TimebankConfig(BaseModel):
             found = found.model_copy(update={"min": -self.debt_cap})
         return found
 
+    def listens_to(self, transition: str | None) -> bool:
+        """Whether any rule pays or takes back on this ticket transition."""
+        if transition is None:
+            return False
+        return any(r.transition == transition or transition in r.reversed_on for r in self.rule)
+
     def rules_on(self, on: str) -> list[Rule]:
         return [r for r in self.rule if r.on == on]
 
