@@ -112,9 +112,11 @@ async def catch_up(host: Host) -> int:
         if not changes:
             break
 
-        def apply(conn: Any, batch: list[dict[str, Any]] = changes) -> earning.Applied:
+        def apply(
+            conn: Any, batch: list[dict[str, Any]] = changes, known: int = after
+        ) -> earning.Applied:
             return earning.apply_changes(
-                conn, config, batch, contiguous=False, now=now(host), after=after
+                conn, config, batch, contiguous=False, now=now(host), after=known
             )
 
         applied = await host.store.write(apply)
