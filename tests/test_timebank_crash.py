@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import Process, create_token_cli, spawn_daemon, wait_http
+from tests.support import Process, create_token_cli, run_clients, spawn_daemon, wait_http
 from tests.ticket_support import POINT, import_district, tickets_config
 from tests.timebank_support import TB
 
@@ -180,12 +180,7 @@ def load(desk: Desk, round_: int, stop: threading.Event) -> None:
                 return  # the daemon is gone (a cut answer may read as anything)
             n += 1
 
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    stop.wait()
-    for t in threads:
-        t.join(timeout=30)
+    run_clients(CLIENTS, client, stop)
 
 
 def unpaid_on_disk(db: Path) -> int:
