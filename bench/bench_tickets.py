@@ -18,6 +18,11 @@ The same POST refused for a missing category (422: routing, the token, the body'
 validation and an error answer, no ticket work) is measured beside them, to show what
 share of the gap to health is the route itself.
 
+Before the load, one measures request installs the rollups' triggers on `tickets`, as
+a hall's first one does (`--no-triggers` skips it, to see their share); the time bank
+listens to every change, as it does in the demo (GRIDHALL_BLOCK_PLUGINS=plugins.timebank
+to see its share).
+
 Run: .venv/bin/python bench/bench_tickets.py [--seconds 5] [--rounds 3] [--tickets N]
      (or `make bench`); `--skip-load`, `--skip-board` run one part.
 """
@@ -197,13 +202,22 @@ class Daemon:
 
 
 # -- 1. throughput --------------------------------------------------------------------------
-def bench_load(folder: Path, seconds: float, rounds: int) -> bool:
+def bench_load(folder: Path, seconds: float, rounds: int, triggers: bool = True) -> bool:
     db = folder / "load.db"
     daemon = Daemon(folder, db)
     token = daemon.gridhall("token", "create", "--role", "reporter", "--name", "bench")
     daemon.start()
     runs: dict[str, list[dict[str, Any]]] = {"health": [], "create": [], "refused": []}
     try:
+        auth = {"Authorization": f"Bearer {token}"}
+        if triggers:
+            # A hall's first measures request installs the rollups' triggers on
+            # `tickets`, and they stay in its store: every creation after it runs them.
+            today = datetime.date.today().isoformat()
+            url = f"{daemon.url}/api/v1/tickets/measures?day={today}"
+            httpx.get(url, headers=auth, timeout=30).raise_for_status()
+        installed = triggers_on_tickets(db)
+        timebank = httpx.get(f"{daemon.url}/api/v1/timebank/", headers=auth).status_code == 200
         for kind in runs:  # warm-up: FastAPI builds its routes lazily, the token cache
             generate(daemon.port, kind, token, 1.0)
         for _ in range(rounds):
@@ -222,6 +236,8 @@ def bench_load(folder: Path, seconds: float, rounds: int) -> bool:
         return statistics.median(run[key] for run in runs[kind])
 
     print(f"ticket creation, {CLIENTS} connections, {rounds} x {seconds:.0f} s each, alternating")
+    listening = "listening to the changes" if timebank else "blocked"
+    print(f"  ({installed} measures triggers on tickets; the time bank {listening})")
     print(f"  {'':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     labels = {
         "health": "GET /api/v1/health",
@@ -246,6 +262,17 @@ def bench_load(folder: Path, seconds: float, rounds: int) -> bool:
     if others:
         print(f"  answers other than 201: {others}")
     return not missing and not others
+
+
+def triggers_on_tickets(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        found: int = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tickets'"
+        ).fetchone()[0]
+        return found
+    finally:
+        conn.close()
 
 
 # -- 2. the board -----------------------------------------------------------------------------
@@ -380,6 +407,9 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=200, help="board requests")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-board", action="store_true")
+    ap.add_argument(
+        "--no-triggers", action="store_true", help="no measures request first: their share"
+    )
     args = ap.parse_args()
     print(
         f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
@@ -389,7 +419,7 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_load:
-            ok &= bench_load(Path(tmp), args.seconds, args.rounds)
+            ok &= bench_load(Path(tmp), args.seconds, args.rounds, not args.no_triggers)
         if not args.skip_board:
             ok &= bench_board(Path(tmp), args.tickets, args.samples)
     return 0 if ok else 1

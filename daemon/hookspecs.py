@@ -11,7 +11,7 @@ Hooks only grow: arguments are added, never renamed. Every hook here is document
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
@@ -23,6 +23,43 @@ if TYPE_CHECKING:
 
 hookspec = pluggy.HookspecMarker("gridhall")
 hookimpl = pluggy.HookimplMarker("gridhall")
+
+# The ticket hooks' vocabulary, part of their contract like their arguments: every
+# `transition` a change may carry ("collect" is the creation, the rest the workflow's)
+# and the keys of its `ticket`. A plugin checks its config against these without
+# importing the ticket plugin (a third party's would not have it); they only grow.
+TICKET_TRANSITIONS: Final = (
+    "collect",
+    "register",
+    "dispatch",
+    "accept",
+    "report",
+    "verify",
+    "rework",
+    "evaluate",
+    "reopen",
+    "merge",
+    "decline",
+    "invalidate",
+)
+TICKET_FIELDS: Final = (
+    "id",
+    "category",
+    "tier",
+    "major",
+    "state",
+    "channel",
+    "grid",
+    "street",
+    "department",
+    "member",
+    "handler",
+    "reporter",
+    "created_at",
+    "due_at",
+    "closed_at",
+    "on_time",
+)
 
 
 @hookspec
@@ -172,9 +209,10 @@ def gridhall_ticket_changed(change: dict[str, Any], host: Host) -> None:
     awaitable; a failing implementation is logged and the others still run.
 
     `change` is `{"seq", "at", "actor", "transition", "from", "to", "data", "ticket"}`:
-    `seq` increases with every change (the history row's id), `data` the transition's
-    arguments (a reopen's reason, an evaluation's satisfaction), `ticket` the ticket
-    after the change: `{"id", "category", "tier", "major", "state", "channel", "grid",
+    `seq` increases with every change (the history row's id), `transition` one of
+    `TICKET_TRANSITIONS`, `data` the transition's arguments (a reopen's reason, an
+    evaluation's satisfaction), `ticket` the ticket after the change, with the keys
+    `TICKET_FIELDS`: `{"id", "category", "tier", "major", "state", "channel", "grid",
     "street", "department", "member", "handler", "reporter", "created_at", "due_at",
     "closed_at", "on_time"}`. Delivery is at most once (a crash between the commit and
     the call loses the call): a plugin that must see every change keeps the last `seq`

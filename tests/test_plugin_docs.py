@@ -51,3 +51,23 @@ def test_every_documented_hook_exists() -> None:
 def test_the_example_is_the_tested_plugin() -> None:
     source = EXAMPLE.read_text(encoding="utf-8")
     assert f"```python\n{source}```\n" in DOC, "paste tests/plugins/visitors.py into the doc"
+
+
+def test_the_ticket_hooks_vocabulary_is_the_ticket_plugins() -> None:
+    """`TICKET_TRANSITIONS` and `TICKET_FIELDS` are what other plugins check their
+    config against (the time bank's rules) without importing the ticket plugin: they
+    must be exactly what the ticket plugin makes (its change records' keys are checked
+    in tests/test_timebank_tickets.py), and what the guide lists."""
+    from plugins.tickets.workflow import TRANSITIONS
+
+    assert hookspecs.TICKET_TRANSITIONS == ("collect", *TRANSITIONS)
+    section = DOC[DOC.index("### `gridhall_ticket_changed`") :]
+    section = " ".join(section[: section.index("```")].split())
+    listed = re.search(r"`collect`\) and every workflow transition \(([^)]*)\)", section)
+    assert listed is not None
+    assert ["collect", *re.findall(r"`(\w+)`", listed.group(1))] == list(
+        hookspecs.TICKET_TRANSITIONS
+    )
+    fields = re.search(r"`ticket` is the ticket after the change \(([^)]*)\)", section)
+    assert fields is not None
+    assert re.findall(r"`(\w+)`", fields.group(1)) == list(hookspecs.TICKET_FIELDS)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import Process, create_token_cli, spawn_daemon, wait_http
+from tests.support import Process, create_token_cli, run_clients, spawn_daemon, wait_http
 from tests.ticket_support import tickets_config
 
 ROUNDS = 4
@@ -42,12 +42,7 @@ def load(
                         answered[key] = r.json()["id"]
                 n += 1
 
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    stop.wait()
-    for t in threads:
-        t.join(timeout=20)
+    run_clients(CLIENTS, client, stop, join_s=20)
 
 
 def test_every_201_survives_kill_9_again_and_again(

@@ -560,3 +560,6 @@ async def test_check_config_names_each_bad_rule(tmp_path: Path, capsys: Any) -> 
     # Amounts are checked against the step once every rule is well formed.
     err = await check(rules.format(transition="verify", when="on_time"))
     assert "gridhall.toml:7: timebank: rule walk amount 45 is not a multiple of the step 30" in err
+    same = rules.format(transition="verify", when="on_time") + 'same = ["handler", "membr"]\n'
+    err = await check(same.replace("amount = 45", "amount = 30"))
+    assert "gridhall.toml:16: timebank.rule: same: unknown ticket field(s) membr" in err

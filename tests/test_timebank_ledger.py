@@ -294,6 +294,7 @@ def ticket_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
             "id": ticket_id,
             "reporter": draw(st.sampled_from(["r0", "r1", None])),
             "channel": draw(st.sampled_from(["resident", "hotline", "grid_app"])),
+            "member": draw(st.sampled_from(["m0", None])),  # the grid's member on duty
         }
         state, steps = "collected", [("collect", dict(ticket, state="collected", on_time=None))]
         for _ in range(draw(st.integers(0, 9))):
@@ -304,7 +305,7 @@ def ticket_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
             state = next_state(state, transition)
             ticket = dict(ticket, state=state)
             if transition == "dispatch":
-                ticket["handler"] = draw(st.sampled_from(["m0", "m1"]))
+                ticket["handler"] = draw(st.sampled_from(["m0", "m1", "police"]))
             if transition == "verify":
                 ticket["on_time"] = draw(st.booleans())
             if transition == "reopen":
@@ -331,7 +332,7 @@ def ticket_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
 def expected_from(feed: list[dict[str, Any]]) -> dict[str, int]:
     """The default rules, applied by hand: 30 to a resident who reported (not through
     the grid app) at register, taken back at invalidate; 60 to the handler at an
-    on-time verify, taken back at reopen."""
+    on-time verify when it is the ticket's own grid member, taken back at reopen."""
     paid: dict[str, int] = {}
     live: dict[tuple[int, str], str] = {}  # (ticket, rule) -> account holding the award
     for c in feed:
@@ -344,7 +345,10 @@ def expected_from(feed: list[dict[str, Any]]) -> dict[str, int]:
             if tr == back and key in live:
                 account = live.pop(key)
                 paid[account] -= amount
-            earns = t.get("on_time") if name == "close" else t["channel"] != "grid_app"
+            if name == "close":
+                earns = t.get("on_time") and t.get("handler") == t.get("member")
+            else:
+                earns = t["channel"] != "grid_app"
             if tr == on and t.get(pay) and earns and key not in live:
                 live[key] = f"{kind}:{t[pay]}"
                 paid[live[key]] = paid.get(live[key], 0) + amount

@@ -15,30 +15,15 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from daemon.hookspecs import TICKET_FIELDS
+
 if TYPE_CHECKING:
     from daemon.host import Host
 
 NAME = "tickets"
 
-# The ticket as a change carries it (the hook's documented keys, in this order).
-SUMMARY = (
-    "id",
-    "category",
-    "tier",
-    "major",
-    "state",
-    "channel",
-    "grid",
-    "street",
-    "department",
-    "member",
-    "handler",
-    "reporter",
-    "created_at",
-    "due_at",
-    "closed_at",
-    "on_time",
-)
+# The ticket as a change carries it: the hook's documented keys, in their order.
+SUMMARY = TICKET_FIELDS
 _SUMMARY_SQL = ", ".join(f"t.{c}" for c in SUMMARY)
 _EVENT_SQL = "e.id, e.at, e.actor, e.transition, e.from_state, e.to_state, e.data"
 

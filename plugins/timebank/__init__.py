@@ -12,7 +12,6 @@ are committed, and `gridhall_ticket_changes` to catch up on what it missed.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from daemon.hookspecs import hookimpl
@@ -52,12 +51,17 @@ async def gridhall_startup(host: Host) -> None:
 
     def open_fixed(conn: Any) -> None:
         # The pool and the catalogue's providers are paid without anyone opening them.
-        now = time.time()
+        now = feed.now(host)
         for ref in {config.pool_account, *(i.provider for i in config.catalogue if i.provider)}:
             accounts.open_account(conn, ref, by="timebank:config", at=now)
 
     await host.store.write(open_fixed)
     await feed.catch_up(host)
+
+
+@hookimpl
+def gridhall_shutdown(host: Host) -> None:
+    feed.forget(host)
 
 
 @hookimpl

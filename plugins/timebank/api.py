@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-import time
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -26,7 +25,7 @@ from daemon.errors import BadArguments, NotFound, Refused
 from daemon.host import Host
 from plugins.timebank import accounts, ledger, reports
 from plugins.timebank.config import ORGANISER_ROLE, PERSON_KINDS, AccountRef, TimebankConfig
-from plugins.timebank.feed import config_of, publish_entry
+from plugins.timebank.feed import config_of, now, publish_entry
 from plugins.timebank.tables import NAME
 
 Organiser = Annotated[Principal, Depends(require(ORGANISER_ROLE))]
@@ -158,7 +157,7 @@ def build_router(host: Host) -> APIRouter:
 
         def write(conn: sqlite3.Connection) -> dict[str, Any]:
             if not accounts.open_account(
-                conn, body.id, by=who.name, at=time.time(), name=body.name, family=body.family
+                conn, body.id, by=who.name, at=now(host), name=body.name, family=body.family
             ):
                 raise Refused(f"account {body.id} is open already")
             conn.execute(
@@ -263,7 +262,7 @@ def build_router(host: Host) -> APIRouter:
             credit=body.account,
             amount=amount,
             actor=who.name,
-            at=time.time(),
+            at=now(host),
             memo=body.memo or rule.name,
             rule=rule.id,
             role=rule.role,
@@ -299,7 +298,7 @@ def build_router(host: Host) -> APIRouter:
                     credit=body.to,
                     amount=body.amount,
                     actor=who.name,
-                    at=time.time(),
+                    at=now(host),
                     memo=body.memo,
                     fingerprint=fingerprint("transfer", body),
                 ),
@@ -331,7 +330,7 @@ def build_router(host: Host) -> APIRouter:
                     credit=item.provider or config.pool_account,
                     amount=item.price,
                     actor=who.name,
-                    at=time.time(),
+                    at=now(host),
                     memo=body.memo or item.name,
                     rule=item.id,
                     fingerprint=fingerprint("redemption", body),
@@ -353,7 +352,7 @@ def build_router(host: Host) -> APIRouter:
                 entry_id,
                 source=f"reverse:{entry_id}",
                 actor=who.name,
-                at=time.time(),
+                at=now(host),
                 memo=body.reason,
             )
         )
@@ -394,7 +393,7 @@ def build_router(host: Host) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> dict[str, Any]:
         """The top ten (`limit`) earners of each role in a period (default: this year)."""
-        span = reports.period(period or str(dt.datetime.now(tz).year), tz)
+        span = reports.period(period or str(host.clock.now().astimezone(tz).year), tz)
         boards = await host.store.read(lambda conn: reports.leaderboards(conn, span, role, limit))
         return {**span.to_dict(tz), "unit": config.unit, "boards": boards}
 

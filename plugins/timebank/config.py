@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from plugins.tickets.workflow import TRANSITIONS
+from daemon.hookspecs import TICKET_FIELDS, TICKET_TRANSITIONS
 
 # The role whose holders confirm awards, open accounts, transfer and redeem.
 ORGANISER_ROLE = "timebank-organiser"
@@ -24,15 +24,11 @@ KINDS = (*EARNER_KINDS, "pool")
 # Only people belong to a family (a household) and may pass credits within it.
 PERSON_KINDS = ("member", "resident")
 
-# What a ticket rule may pay and test: the fields of the `ticket` in a change record
-# (docs/plugins.md, gridhall_ticket_changed).
+# Who a ticket rule may pay: the fields of a change's `ticket` that name a person.
+# What a rule may test and which transitions it may name come from the hooks' contract
+# (daemon/hookspecs.py), not from the ticket plugin: the plugins meet only through
+# hooks, and a time bank must work beside any ticket plugin that keeps the contract.
 TICKET_PAYEES = ("reporter", "handler", "member")
-TICKET_FIELDS = (
-    "id category tier major state channel grid street department member handler "
-    "reporter created_at due_at closed_at on_time"
-).split()
-# "collect" is the creation; the others are the workflow's transitions.
-TICKET_TRANSITIONS = ("collect", *TRANSITIONS)
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 AccountRef = Annotated[str, Field(pattern=r"^(member|resident|organisation|pool):\S{1,128}$")]
@@ -64,9 +60,17 @@ class Rule(BaseModel):
     account_kind: Literal["member", "resident", "organisation"] = "member"
     # ticket: fields that must equal these (a list: be one of them)
     when: dict[str, Scalar | list[Scalar]] = {}
+    # ticket: fields that must be set and equal to each other, e.g. ["handler", "member"]:
+    # the ticket's own grid member handled it
+    same: list[str] = []
     reversed_on: list[str] = []  # ticket: transitions that take the award back
 
     def matches(self, ticket: dict[str, Any]) -> bool:
+        if self.same and (
+            ticket.get(self.same[0]) in (None, "")
+            or any(ticket.get(k) != ticket.get(self.same[0]) for k in self.same[1:])
+        ):
+            return False
         return all(
             ticket.get(k) in v if isinstance(v, list) else ticket.get(k) == v
             for k, v in self.when.items()
@@ -81,8 +85,8 @@ class Rule(BaseModel):
         if (self.amount is None) == (self.per_hour is None):
             raise ValueError("give exactly one of amount and per_hour")
         if self.on == "api":
-            if self.pay is not None or self.when or self.reversed_on:
-                raise ValueError("pay, when and reversed_on are for ticket rules")
+            if self.pay is not None or self.when or self.same or self.reversed_on:
+                raise ValueError("pay, when, same and reversed_on are for ticket rules")
             return self
         if self.transition not in TICKET_TRANSITIONS:
             raise ValueError(
@@ -94,6 +98,10 @@ class Rule(BaseModel):
             raise ValueError("a ticket rule pays a fixed amount, not per_hour")
         if unknown := sorted(set(self.when) - set(TICKET_FIELDS)):
             raise ValueError(f"when: unknown ticket field(s) {', '.join(unknown)}")
+        if unknown := sorted(set(self.same) - set(TICKET_FIELDS)):
+            raise ValueError(f"same: unknown ticket field(s) {', '.join(unknown)}")
+        if len(set(self.same)) == 1:
+            raise ValueError("same: name two or more ticket fields that must be equal")
         if unknown := sorted(set(self.reversed_on) - set(TICKET_TRANSITIONS)):
             raise ValueError(f"reversed_on: unknown transition(s) {', '.join(unknown)}")
         return self
@@ -126,9 +134,14 @@ DEFAULT_RULES = [
     ),
     Rule(
         id="closed-on-time",
-        name="a ticket verified and closed on time, to its handler",
+        name="a ticket verified and closed on time, to the grid member who handled it",
         on="ticket.verify",
         when={"on_time": True},
+        # The handler is paid only when it is the ticket's own grid member (网格员自办自结,
+        # seed 002): a department handles coordination and hard cases, and departments
+        # are judged by the measures, not paid credits (seed 000 rewards grid members and
+        # residents).
+        same=["handler", "member"],
         pay="handler",
         account_kind="member",
         role="grid_member",
@@ -198,6 +211,12 @@ class TimebankConfig(BaseModel):
         if found.min is None and kind != "pool":
             found = found.model_copy(update={"min": -self.debt_cap})
         return found
+
+    def listens_to(self, transition: str | None) -> bool:
+        """Whether any rule pays or takes back on this ticket transition."""
+        if transition is None:
+            return False
+        return any(r.transition == transition or transition in r.reversed_on for r in self.rule)
 
     def rules_on(self, on: str) -> list[Rule]:
         return [r for r in self.rule if r.on == on]

@@ -49,6 +49,7 @@ class Applied:
     """What applying a batch of changes did."""
 
     changes: int = 0
+    cursor: int = 0  # the last seq applied, once the batch is
     gap: bool = False  # a change came before one the cursor has not seen
     posted: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
@@ -87,11 +88,14 @@ def apply_changes(
     *,
     contiguous: bool,
     now: float,
+    after: int | None = None,
 ) -> Applied:
     """Apply the changes after the cursor, in order, and move the cursor past them.
-    With `contiguous`, stop at the first change that is not the cursor's next one
-    (`gap`): the caller catches up first, so nothing in between is skipped."""
-    done, out = cursor(conn), Applied()
+    `after`: a seq the caller knows is applied although the stored cursor may be behind
+    it (changes no rule listens to, let through without a write). With `contiguous`,
+    stop at the first change that is not the cursor's next one (`gap`): the caller
+    catches up first, so nothing in between is skipped."""
+    done, out = max(cursor(conn), after or 0), Applied()
     for change in changes:
         seq = int(change["seq"])
         if seq <= done:
@@ -108,6 +112,7 @@ def apply_changes(
             "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq",
             (FEED, done),
         )
+    out.cursor = done
     return out
 
 

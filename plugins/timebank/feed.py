@@ -7,12 +7,20 @@ next one; anything else first asks the ticket plugin for every change after the
 cursor. The cursor lives in the store with the entries (`earning.apply_changes`).
 At startup the feed catches up, which recovers a call lost to a crash between the
 ticket's commit and the award.
+
+Most changes are ones no rule listens to (a creation, a dispatch, an acceptance):
+those are let through without a write, as the cursor's next, and only the feed's
+memory of the last seq moves. The ticket plugin waits for its listeners before it
+answers, so a commit per change would cap the rate tickets are created at the rate
+the time bank can commit. The stored cursor stays behind until the next change that
+writes moves it past them; a restart's catch-up replays them, to no effect again.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from daemon.host import Host
@@ -30,39 +38,89 @@ def config_of(host: Host) -> TimebankConfig:
     return section
 
 
+def now(host: Host) -> float:
+    """When an entry is written: the host's one clock, the one tickets are closed on
+    (a test's ManualClock, or the system's), so periods and leaderboards agree."""
+    return host.clock.now().timestamp()
+
+
+@dataclass
+class Heard:
+    """The last seq known applied: the stored cursor, or past it by changes no rule
+    listens to. None until the start's catch-up has read the cursor."""
+
+    seq: int | None = None
+
+    def advance(self, seq: int) -> None:
+        self.seq = max(self.seq or 0, seq)
+
+
+# id(host) -> (the host, weakly: an id is reused once its host is gone; its Heard).
+# Kept per host, as several daemons run in one test process.
+_heard: dict[int, tuple[weakref.ref[Host], Heard]] = {}
+
+
+def heard(host: Host) -> Heard:
+    found = _heard.get(id(host))
+    if found is not None and found[0]() is host:
+        return found[1]
+    state = Heard()
+    _heard[id(host)] = (weakref.ref(host), state)
+    return state
+
+
+def forget(host: Host) -> None:
+    _heard.pop(id(host), None)
+
+
 async def on_change(host: Host, change: dict[str, Any]) -> None:
-    config = config_of(host)
+    config, state = config_of(host), heard(host)
+    seq, after = int(change["seq"]), state.seq
+    if after is not None:
+        if seq <= after:
+            return  # applied already, or let through
+        if seq == after + 1 and not config.listens_to(change.get("transition")):
+            state.advance(seq)  # nothing to pay or take back, whatever the ticket
+            return
     applied = await host.store.write(
-        lambda conn: earning.apply_changes(conn, config, [change], contiguous=True, now=time.time())
+        lambda conn: earning.apply_changes(
+            conn, config, [change], contiguous=True, now=now(host), after=after
+        )
     )
+    state.advance(applied.cursor)
     announce(host, applied)
     if applied.gap:
         await catch_up(host)
         # A change the ticket plugin could not give back (its history is gone) is still
         # applied; the cursor then moves past whatever it could not see.
-        announce(
-            host,
-            await host.store.write(
-                lambda conn: earning.apply_changes(
-                    conn, config, [change], contiguous=False, now=time.time()
-                )
-            ),
+        applied = await host.store.write(
+            lambda conn: earning.apply_changes(
+                conn, config, [change], contiguous=False, now=now(host), after=state.seq
+            )
         )
+        state.advance(applied.cursor)
+        announce(host, applied)
 
 
 async def catch_up(host: Host) -> int:
     """Apply every change after the cursor; the number of changes applied."""
-    config, total = config_of(host), 0
+    config, state, total = config_of(host), heard(host), 0
     while True:
-        after = await host.store.read(earning.cursor)
+        state.advance(await host.store.read(earning.cursor))
+        after = state.seq or 0
         changes = host.plugins.ticket_changes(after, BATCH, host)
         if not changes:
             break
 
-        def apply(conn: Any, batch: list[dict[str, Any]] = changes) -> earning.Applied:
-            return earning.apply_changes(conn, config, batch, contiguous=False, now=time.time())
+        def apply(
+            conn: Any, batch: list[dict[str, Any]] = changes, known: int = after
+        ) -> earning.Applied:
+            return earning.apply_changes(
+                conn, config, batch, contiguous=False, now=now(host), after=known
+            )
 
         applied = await host.store.write(apply)
+        state.advance(applied.cursor)
         announce(host, applied)
         total += applied.changes
         if len(changes) < BATCH or not applied.changes:
