@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +83,19 @@ class Demo:
 
 
 @contextmanager
-def demo_daemon(tmp: Path, extra: str = "", env: dict[str, str] | None = None) -> Iterator[Demo]:
-    """The demo config with `extra` TOML appended, as a process; every device of the
-    demo available before it is handed over."""
+def demo_daemon(
+    tmp: Path,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+    edit: Callable[[str], str] | None = None,
+) -> Iterator[Demo]:
+    """The demo config with `extra` TOML appended (and the whole text passed through
+    `edit`, when given), as a process; every device of the demo available before it
+    is handed over."""
     tmp.mkdir(parents=True, exist_ok=True)
     config, api, _ = demo_copy(tmp)
-    config.write_text(config.read_text() + extra)
+    text = config.read_text() + extra
+    config.write_text(edit(text) if edit else text)
     proc = spawn_daemon(config, api, env)
     try:
         wait_http(f"{proc.url}/api/v1/health")

@@ -287,7 +287,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"{url} did not answer in {timeout}s")
 
 
-def create_token_cli(config: Path, role: str = "admin") -> str:
+def create_token_cli(config: Path, role: str = "admin", name: str = "test") -> str:
     out = subprocess.run(
         [
             sys.executable,
@@ -298,7 +298,7 @@ def create_token_cli(config: Path, role: str = "admin") -> str:
             "--role",
             role,
             "--name",
-            "test",
+            name,
             "-c",
             str(config),
         ],

@@ -65,7 +65,7 @@ export function followSeats(ctx, { onList, onSeat, onLayouts }) {
     }),
     ctx.hall.on("snapshot", load),
   ];
-  load();
+  if (ctx.hall.devices.size) load(); // else the stream's first snapshot, soon, loads it
 
   const name = (id) => seats.get(id)?.name ?? id;
   async function post(id, path, body, button) {
