@@ -49,8 +49,11 @@ class PanelView:
             raise PanelViewError(f"panel view {self.id!r}: title needs at least 'en'")
 
 
-def _core(id: str, en: str, zh: str, *kinds: str) -> PanelView:
-    return PanelView(id, STATIC / "views", f"{id}.js", {"en": en, "zh": zh}, kinds=kinds)
+def _core(
+    id: str, en: str, zh: str, *kinds: str, when: Callable[[Host], bool] | None = None
+) -> PanelView:
+    title = {"en": en, "zh": zh}
+    return PanelView(id, STATIC / "views", f"{id}.js", title, kinds=kinds, when=when)
 
 
 def _has_seats(host: Host) -> bool:
@@ -59,7 +62,7 @@ def _has_seats(host: Host) -> bool:
 
 CORE_VIEWS = (
     _core("matrix", "Matrix", "矩阵切换", "matrix"),
-    PanelView("seats", STATIC / "views", "seats.js", {"en": "Seats", "zh": "坐席"}, when=_has_seats),
+    _core("seats", "Seats", "坐席", when=_has_seats),
     _core("screens", "Screens", "显示屏", "screen"),
     _core("power", "Power", "电源时序", "power"),
     _core("climate", "Curtains & fans", "窗帘风机", "curtain", "fan"),
