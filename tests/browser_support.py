@@ -36,6 +36,7 @@ ARGS = [
 INSTALL = (
     "apt-get install chromium chromium-driver fonts-wqy-microhei (make test-deps does it as root)"
 )
+WAIT_MS = 15000  # generous: the machine is shared; no test measures time
 DESK = {"width": 1280, "height": 800}  # a wall-mounted touch panel
 PHONE = {"width": 390, "height": 844}  # an operator's phone
 # Screenshots of the main views, kept after the run for a person to look at.
@@ -132,6 +133,77 @@ DEMO_DEVICES = {
     "matrix-1",
     "kvm-1",
 }
+
+
+@dataclass
+class Panel:
+    """One page of the panel in Chromium, with every request it made and every error it
+    threw."""
+
+    page: Any
+    demo: Demo
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def login(self, role: str = "operator", view: str = "matrix") -> None:
+        """Sign in with the token `demo.tokens[role]` and show `view`."""
+        self.page.goto(f"{self.demo.url}/")
+        self.page.fill("#token", self.demo.tokens[role])
+        self.page.click("button[type=submit]")
+        self.expect(self.page.locator(".link")).to_have_attribute("data-status", "live")
+        self.show(view)
+
+    def show(self, view: str) -> None:
+        self.page.click(f"a.tab[data-view={view}]")
+        self.expect(self.page.locator(f"main.view[data-view={view}]")).to_be_visible()
+
+    def card(self, device: str) -> Any:
+        return self.page.locator(f"section.card[data-device={device}]")
+
+    @staticmethod
+    def expect(locator: Any) -> Any:
+        from playwright.sync_api import expect
+
+        return expect(locator)
+
+    def foreign_requests(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(f"{self.demo.url}/")]
+
+
+def open_panel(browser: Any, demo: Demo, viewport: dict[str, int], locale: str) -> Any:
+    context = browser.new_context(viewport=viewport, locale=locale, has_touch=True)
+    context.set_default_timeout(WAIT_MS)
+    # Anything the Content-Security-Policy blocks (an inline style, a foreign font) is
+    # a bug of the page: every violation fails the test.
+    context.expose_binding("cspViolation", lambda source, what: demo.violations.append(what))
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.cspViolation(`${e.violatedDirective} ${e.blockedURI}`))"
+    )
+    return context
+
+
+@contextmanager
+def panel_on(
+    browser: Any, demo: Demo, viewport: dict[str, int] = DESK, locale: str = "en-US"
+) -> Iterator[Panel]:
+    """A fresh page; when it closes, nothing broke the CSP, no script threw, and every
+    request went to the daemon."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    context = open_panel(browser, demo, viewport, locale)
+    page = context.new_page()
+    p = Panel(page, demo)
+    context.on("request", lambda r: p.requests.append(r.url))
+    page.on("pageerror", lambda e: p.errors.append(str(e)))
+    try:
+        yield p
+    finally:
+        context.close()
+    assert not demo.violations, demo.violations
+    assert not p.errors, p.errors
+    assert not p.foreign_requests(), p.foreign_requests()
 
 
 def extron_route(port: int, output: int) -> int:

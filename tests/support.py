@@ -29,6 +29,7 @@ from daemon import auth
 from daemon.config import load
 from daemon.pluginhost import PluginHost
 from daemon.runtime import Daemon
+from drivers.emulators.base import Emulator
 from drivers.modbus.emulator import ModbusEmulator, ModbusOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +176,7 @@ class ThreadedEmulator:
     """An emulator on its own event loop in a thread, for tests that block (sync tests
     driving a daemon process), so the device keeps answering while the test waits."""
 
-    def __init__(self, emulator: ModbusEmulator) -> None:
+    def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)

@@ -7,7 +7,6 @@ it asks nothing of any host but the daemon. Screenshots of the main views are sa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,16 @@ from tests.browser_support import (
     DESK,
     PHONE,
     Demo,
+    Panel,
     chromium,
     demo_daemon,
     extron_route,
+    open_panel,
+    panel_on,
 )
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(300)
-WAIT_MS = 15000  # generous: the machine is shared; no test measures time
 
 # A projector nobody answers for: the page must show it unavailable and not pressable.
 DEAD_PROJECTOR = """
@@ -39,7 +40,7 @@ name = "Spare projector"
 [device.options]
 inputs = {{ hdmi1 = "31" }}
 """
-VIEWS = ["matrix", "screens", "power", "climate", "scenes", "schedules"]
+VIEWS = ["matrix", "seats", "screens", "power", "climate", "scenes", "schedules"]
 
 
 @pytest.fixture(scope="module")
@@ -55,65 +56,10 @@ def browser() -> Iterator[Any]:
         yield b
 
 
-@dataclass
-class Panel:
-    page: Any
-    demo: Demo
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def login(self, role: str = "operator", view: str = "matrix") -> None:
-        self.page.goto(f"{self.demo.url}/")
-        self.page.fill("#token", self.demo.tokens[role])
-        self.page.click("button[type=submit]")
-        self.expect(self.page.locator(".link")).to_have_attribute("data-status", "live")
-        self.show(view)
-
-    def show(self, view: str) -> None:
-        self.page.click(f"a.tab[data-view={view}]")
-        self.expect(self.page.locator(f"main.view[data-view={view}]")).to_be_visible()
-
-    def card(self, device: str) -> Any:
-        return self.page.locator(f"section.card[data-device={device}]")
-
-    @staticmethod
-    def expect(locator: Any) -> Any:
-        from playwright.sync_api import expect
-
-        return expect(locator)
-
-    def foreign_requests(self) -> list[str]:
-        return [u for u in self.requests if not u.startswith(f"{self.demo.url}/")]
-
-
-def open_panel(browser: Any, demo: Demo, viewport: dict[str, int], locale: str) -> Any:
-    context = browser.new_context(viewport=viewport, locale=locale, has_touch=True)
-    context.set_default_timeout(WAIT_MS)
-    # Anything the Content-Security-Policy blocks (an inline style, a foreign font) is
-    # a bug of the page: every violation fails the test.
-    context.expose_binding("cspViolation", lambda source, what: demo.violations.append(what))
-    context.add_init_script(
-        "document.addEventListener('securitypolicyviolation', (e) =>"
-        " window.cspViolation(`${e.violatedDirective} ${e.blockedURI}`))"
-    )
-    return context
-
-
 @pytest.fixture
 def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT_MS)
-    context = open_panel(browser, demo, DESK, "en-US")
-    page = context.new_page()
-    p = Panel(page, demo)
-    context.on("request", lambda r: p.requests.append(r.url))
-    page.on("pageerror", lambda e: p.errors.append(str(e)))
-    yield p
-    context.close()
-    assert not demo.violations, demo.violations
-    assert not p.errors, p.errors
-    assert not p.foreign_requests(), p.foreign_requests()
+    with panel_on(browser, demo) as p:
+        yield p
 
 
 def test_a_touch_on_a_route_changes_the_emulators_state(panel: Panel, demo: Demo) -> None:
@@ -345,7 +291,8 @@ def test_a_plugins_strip_shows_only_where_the_plugin_is_loaded(
     browser: Any, panel: Panel, tmp_path: Path
 ) -> None:
     panel.login("operator", "matrix")
-    panel.expect(panel.page.locator("section.strip")).to_have_count(0)
+    panel.expect(panel.page.locator("section.strip[data-view=tickets]")).to_have_count(1)
+    panel.expect(panel.page.locator("section.strip[data-view=noticeboard]")).to_have_count(0)
 
     write_entry_point(tmp_path / "site", "noticeboard", "tests.plugins.noticeboard")
     env = {"PYTHONPATH": str(tmp_path / "site")}

@@ -86,12 +86,17 @@ export function followSeats(ctx, { onList, onSeat, onLayouts }) {
     recall: (id, layout, mine, button) =>
       post(id, `${mine ? "my-layouts" : "layouts"}/${enc(layout)}/recall`, undefined, button),
     push: (id, body, button) => post(id, "push", body, button),
-    logout: (id, button) => post(id, "logout", undefined, button),
+
+    /** The seated operator leaves; their consoles become their profile. */
+    async logout(id, button) {
+      if (await post(id, "logout", undefined, button)) loadLayouts(id);
+    },
 
     /** Sit down at the seat; says what of the operator's own layout was restored. */
     async login(id, button) {
       const answer = await post(id, "login", undefined, button);
       if (!answer) return;
+      loadLayouts(id); // the one who sat here before may be this token, profile kept
       const vars = { name: ctx.who.name, seat: name(id), layout: answer.restore?.layout };
       if (!answer.restore) ctx.notify("info", ctx.t("seat.loggedIn", vars), "");
       else if (answer.restore.status === "ok") ctx.notify("info", ctx.t("seat.restored", vars), "");

@@ -33,8 +33,8 @@ function seatCard(ctx, seat, seats, targets) {
 
   // -- who sits here ----------------------------------------------------------------
   const seated = h("span", { class: "seated" });
-  const login = h("button", { type: "button", class: "btn login" }, t("seat.login", { name: ctx.who.name }));
-  const logout = h("button", { type: "button", class: "btn logout" });
+  const login = h("button", { type: "button", class: "btn seat-login" }, t("seat.login", { name: ctx.who.name }));
+  const logout = h("button", { type: "button", class: "btn seat-logout" });
   login.addEventListener("click", () => seats.login(id, login));
   logout.addEventListener("click", () => seats.logout(id, logout));
 
