@@ -206,6 +206,14 @@ def panel_on(
     assert not p.foreign_requests(), p.foreign_requests()
 
 
+def write_entry_point(site: Path, name: str, module: str) -> None:
+    """What `pip install` of a plugin leaves: a dist-info naming its entry point."""
+    info = site / f"{name}_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[gridhall]\n{name} = {module}\n")
+
+
 def extron_route(port: int, output: int) -> int:
     """The input tied to `output`, asked of the Extron emulator itself (SIS `O%`) on a
     connection of the test's own, not through the daemon."""

@@ -24,6 +24,7 @@ from tests.browser_support import (
     extron_route,
     open_panel,
     panel_on,
+    write_entry_point,
 )
 from tests.support import free_port, wait_until
 
@@ -277,14 +278,6 @@ def test_every_view_fits_a_finger_and_the_screen(
         assert not demo.violations, demo.violations
     finally:
         context.close()
-
-
-def write_entry_point(site: Path, name: str, module: str) -> None:
-    """What `pip install` of a plugin leaves: a dist-info naming its entry point."""
-    info = site / f"{name}_plugin-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[gridhall]\n{name} = {module}\n")
 
 
 def test_a_plugins_strip_shows_only_where_the_plugin_is_loaded(
