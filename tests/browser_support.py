@@ -39,6 +39,8 @@ INSTALL = (
 WAIT_MS = 15000  # generous: the machine is shared; no test measures time
 DESK = {"width": 1280, "height": 800}  # a wall-mounted touch panel
 PHONE = {"width": 390, "height": 844}  # an operator's phone
+# Each view is checked and photographed at both: the panel in English, the phone in Chinese.
+SIZES = [("1280x800", DESK, "en-US"), ("phone", PHONE, "zh-CN")]
 # Screenshots of the main views, kept after the run for a person to look at.
 ARTIFACTS = Path(os.environ.get("GRIDHALL_ARTIFACTS", ROOT / "tests" / "artifacts")) / "panel"
 
@@ -204,6 +206,35 @@ def panel_on(
     assert not demo.violations, demo.violations
     assert not p.errors, p.errors
     assert not p.foreign_requests(), p.foreign_requests()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for a module's tests (import it with `panel`)."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
+    """A fresh page on the module's `demo` fixture."""
+    with panel_on(browser, demo) as p:
+        yield p
+
+
+SMALL = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((el) => el.offsetParent !== null)
+  .map((el) => [el.textContent || el.type, el.getBoundingClientRect().height])
+  .filter(([, height]) => height < 44)"""
+
+
+def misfits(page: Any, targets: str) -> tuple[list[Any], int]:
+    """What does not fit a finger or the screen: the visible elements of `targets` (a
+    CSS selector) under 44 px high, and how far the page scrolls sideways (> 0: too
+    wide)."""
+    small = page.evaluate(SMALL, targets)
+    wide = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    return small, wide
 
 
 def write_entry_point(site: Path, name: str, module: str) -> None:

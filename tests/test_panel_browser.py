@@ -16,18 +16,20 @@ from pymodbus.client import ModbusTcpClient
 from tests.browser_support import (
     ARTIFACTS,
     DESK,
-    PHONE,
+    SIZES,
     Demo,
     Panel,
-    chromium,
+    browser,
     demo_daemon,
     extron_route,
+    misfits,
     open_panel,
-    panel_on,
+    panel,
     write_entry_point,
 )
 from tests.support import free_port, wait_until
 
+__all__ = ["browser", "panel"]  # fixtures
 pytestmark = pytest.mark.timeout(300)
 
 # A projector nobody answers for: the page must show it unavailable and not pressable.
@@ -49,18 +51,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     tmp = tmp_path_factory.mktemp("panel-demo")
     with demo_daemon(tmp, DEAD_PROJECTOR.format(port=free_port())) as d:
         yield d
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
-    with panel_on(browser, demo) as p:
-        yield p
 
 
 def test_a_touch_on_a_route_changes_the_emulators_state(panel: Panel, demo: Demo) -> None:
@@ -239,9 +229,6 @@ def test_chinese_by_the_browsers_language_and_a_switch(browser: Any, demo: Demo)
         context.close()
 
 
-SIZES = [("1280x800", DESK, "en-US"), ("phone", PHONE, "zh-CN")]
-
-
 @pytest.mark.parametrize("size,viewport,locale", SIZES)
 def test_every_view_fits_a_finger_and_the_screen(
     browser: Any, demo: Demo, size: str, viewport: dict[str, int], locale: str
@@ -265,14 +252,8 @@ def test_every_view_fits_a_finger_and_the_screen(
             shot = out / f"{size}-{view}.png"
             page.screenshot(path=shot, full_page=True)
             assert shot.stat().st_size > 1000
-            small = page.evaluate(
-                """() => [...document.querySelectorAll('main button, main input, nav a')]
-                  .filter((el) => el.offsetParent !== null)
-                  .map((el) => [el.textContent || el.type, el.getBoundingClientRect().height])
-                  .filter(([, height]) => height < 44)"""
-            )
+            small, wide = misfits(page, "main button, main input, main select, nav a")
             assert not small, (view, small)
-            wide = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
             assert wide <= 0, (view, wide)
         assert not p.foreign_requests(), p.foreign_requests()
         assert not demo.violations, demo.violations

@@ -19,17 +19,19 @@ import pytest
 from drivers.ihse.emulator import DracoEmulator, DracoEmulatorOptions
 from tests.browser_support import (
     ARTIFACTS,
-    DESK,
-    PHONE,
+    SIZES,
     Demo,
     Panel,
-    chromium,
+    browser,
     demo_daemon,
+    misfits,
+    panel,
     panel_on,
 )
 from tests.seats_support import connects
 from tests.support import ThreadedEmulator, create_token_cli, free_port, wait_until
 
+__all__ = ["browser", "panel"]  # fixtures
 pytestmark = pytest.mark.timeout(300)
 
 PATROL = {1: (2, "full"), 2: (3, "video"), 3: (1, "video")}  # the demo's "patrol" layout
@@ -62,18 +64,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory, kvm: ThreadedEmulator) -> Ite
         for name, role in (("wang.fang", "operator"), ("zhao.min", "facility")):
             d.tokens[name] = create_token_cli(d.config, role, name)
         yield d
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
-    with panel_on(browser, demo) as p:
-        yield p
 
 
 def consoles(kvm: ThreadedEmulator) -> dict[int, tuple[int, str]]:
@@ -293,9 +283,6 @@ def test_consoles_are_unknown_after_the_matrix_reconnects(
     panel.expect(shows_left).to_have_text("Duty PC · Full")
 
 
-SIZES = [("1280x800", DESK, "en-US"), ("phone", PHONE, "zh-CN")]
-
-
 @pytest.mark.parametrize("size,viewport,locale", SIZES)
 def test_the_seats_view_fits_a_finger_and_the_screen(
     browser: Any, demo: Demo, size: str, viewport: dict[str, int], locale: str
@@ -313,13 +300,7 @@ def test_the_seats_view_fits_a_finger_and_the_screen(
         shot = ARTIFACTS / f"{size}-seats-live.png"
         p.page.screenshot(path=shot, full_page=True)
         assert shot.stat().st_size > 1000
-        small = p.page.evaluate(
-            """() => [...document.querySelectorAll('main button, main input, main select')]
-              .filter((el) => el.offsetParent !== null)
-              .map((el) => [el.textContent || el.type, el.getBoundingClientRect().height])
-              .filter(([, height]) => height < 44)"""
-        )
+        small, wide = misfits(p.page, "main button, main input, main select")
         assert not small, small
-        wide = p.page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
         assert wide <= 0, wide
     print(f"\nseats screenshots: {Path(ARTIFACTS)}")

@@ -22,17 +22,19 @@ import pytest
 
 from tests.browser_support import (
     ARTIFACTS,
-    DESK,
-    PHONE,
+    SIZES,
     Demo,
     Panel,
-    chromium,
+    browser,
     demo_daemon,
+    misfits,
+    panel,
     panel_on,
     write_entry_point,
 )
 from tests.support import ROOT, wait_until
 
+__all__ = ["browser", "panel"]  # fixtures
 pytestmark = pytest.mark.timeout(300)
 
 CATEGORIES = """
@@ -72,18 +74,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     env = {"PYTHONPATH": str(tmp / "site")}
     with demo_daemon(tmp / "hall", env=env, edit=fast_deadlines(tmp)) as d:
         yield d
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
-    with panel_on(browser, demo) as p:
-        yield p
 
 
 def report(demo: Demo, category: str) -> int:
@@ -192,9 +182,6 @@ def test_an_unanswered_whistle_is_shown_above_the_overdue(panel: Panel, demo: De
     card.locator("button.close").tap()
 
 
-SIZES = [("1280x800", DESK, "en-US"), ("phone", PHONE, "zh-CN")]
-
-
 @pytest.mark.parametrize("size,viewport,locale", SIZES)
 def test_the_strip_fits_a_finger_and_the_screen(
     browser: Any, demo: Demo, size: str, viewport: dict[str, int], locale: str
@@ -214,14 +201,8 @@ def test_the_strip_fits_a_finger_and_the_screen(
         p.expect(strip(p).locator("dialog.ticket-card dd[data-field=state]")).to_be_visible()
         p.page.screenshot(path=ARTIFACTS / f"{size}-tickets-card.png")
         p.page.keyboard.press("Escape")
-        small = p.page.evaluate(
-            """() => [...document.querySelectorAll('section.strip button')]
-              .filter((el) => el.offsetParent !== null)
-              .map((el) => [el.textContent, el.getBoundingClientRect().height])
-              .filter(([, height]) => height < 44)"""
-        )
+        small, wide = misfits(p.page, "section.strip button")
         assert not small, small
-        wide = p.page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
         assert wide <= 0, wide
     print(f"\nstrip screenshots: {ARTIFACTS}")
 

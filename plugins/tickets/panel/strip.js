@@ -93,11 +93,17 @@ function compare(a, b) {
 /** The alert an overdue board's row stands for, as the watcher said it; null while none
  * is owed yet (due within the window, not reminded). */
 function fromBoard(row) {
-  const base = { ticket: row.id, whistle: null, level: row.level, category: row.category, due_at: row.due_at, major: row.major };
-  if (row.overdue_s > 0) return { ...base, kind: row.escalation >= 2 ? "escalated" : "overdue", at: row.due_at };
+  const base = { ticket: row.id, whistle: null, level: row.level, category: row.category };
+  Object.assign(base, { due_at: row.due_at, major: row.major });
+  if (row.overdue_s > 0) {
+    return { ...base, kind: row.escalation >= 2 ? "escalated" : "overdue", at: row.due_at };
+  }
   if (row.reminded_at !== null) return { ...base, kind: "reminder", level: null, at: row.reminded_at };
   return null;
 }
+
+const isWhistle = (a) => a.whistle !== null && a.whistle !== undefined;
+const FIELDS = ["state", "tier", "channel", "created_at", "due_at", "level", "department", "handler", "grid"];
 
 export default {
   mount(el, ctx) {
@@ -105,11 +111,15 @@ export default {
     const t = ctx.i18n(STRINGS);
     const named = (v) => (ctx.lang === "zh" && ZH_NAMES[v]) || v;
     const time = new Intl.DateTimeFormat(ctx.lang === "zh" ? "zh-CN" : "en-GB", {
-      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      month: "short",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
     });
     const at = (epoch) => (epoch ? time.format(new Date(epoch * 1000)) : "");
     const alerts = new Map(); // key -> alert
     const categories = new Map(); // code -> name
+    const category = (code) => categories.get(code) ?? code;
     let closed = false;
 
     el.append(h("link", { rel: "stylesheet", href: new URL("strip.css", import.meta.url).href }));
@@ -118,35 +128,35 @@ export default {
     const card = h("dialog", { class: "ticket-card" });
     el.append(h("div", { class: "ticket-alerts" }, h("strong", {}, t("title")), count, list), card);
 
-    function label(a) {
-      return a.level ? `${t(`kind.${a.kind}`)} · ${t(`level.${a.level}`)}` : t(`kind.${a.kind}`);
+    const label = (a) => (a.level ? `${t(`kind.${a.kind}`)} · ${t(`level.${a.level}`)}` : t(`kind.${a.kind}`));
+
+    function alertButton(a) {
+      const what = isWhistle(a) ? t("whistle", { id: a.whistle }) : t("ticket", { id: a.ticket });
+      let due = at(a.at);
+      if (a.kind === "reminder") due = t("due", { when: at(a.due_at) });
+      else if (a.due_at) due = t("since", { when: at(a.due_at) });
+      const dataset = { kind: a.kind, level: a.level ?? "", ticket: a.ticket ?? "", whistle: a.whistle ?? "" };
+      const b = h(
+        "button",
+        { type: "button", class: `ticket-alert${a.major ? " major" : ""}`, title: a.message ?? "", dataset },
+        h("span", { class: "kind" }, label(a)),
+        h(
+          "span",
+          { class: "what" },
+          what,
+          a.category ? ` ${category(a.category)}` : "",
+          a.major ? ` (${t("major")})` : "",
+        ),
+        h("span", { class: "when" }, due),
+      );
+      b.addEventListener("click", () => open(a));
+      return h("li", {}, b);
     }
 
     function draw() {
       const shown = [...alerts.values()].sort(compare);
       count.textContent = String(shown.length);
-      list.replaceChildren(
-        ...(shown.length
-          ? shown.map((a) => {
-              const what = a.whistle !== null && a.whistle !== undefined ? t("whistle", { id: a.whistle }) : t("ticket", { id: a.ticket });
-              const due = a.kind === "reminder" ? t("due", { when: at(a.due_at) }) : a.due_at ? t("since", { when: at(a.due_at) }) : at(a.at);
-              const b = h(
-                "button",
-                {
-                  type: "button",
-                  class: `ticket-alert${a.major ? " major" : ""}`,
-                  title: a.message ?? "",
-                  dataset: { kind: a.kind, level: a.level ?? "", ticket: a.ticket ?? "", whistle: a.whistle ?? "" },
-                },
-                h("span", { class: "kind" }, label(a)),
-                h("span", { class: "what" }, what, a.category ? ` ${categories.get(a.category) ?? a.category}` : "", a.major ? ` (${t("major")})` : ""),
-                h("span", { class: "when" }, due),
-              );
-              b.addEventListener("click", () => open(a));
-              return h("li", {}, b);
-            })
-          : [h("li", { class: "none" }, t("none"))]),
-      );
+      list.replaceChildren(...(shown.length ? shown.map(alertButton) : [h("li", { class: "none" }, t("none"))]));
     }
 
     function take(alert) {
@@ -161,17 +171,18 @@ export default {
       changedWhileLoading.add(ticket.id);
       for (const [key, a] of alerts) {
         if (a.ticket !== ticket.id) continue;
-        if (DONE.has(ticket.state) || (key.startsWith("t") && a.due_at !== ticket.due_at)) alerts.delete(key);
+        if (DONE.has(ticket.state) || (!isWhistle(a) && a.due_at !== ticket.due_at)) alerts.delete(key);
       }
     }
 
     async function seed() {
       changedWhileLoading.clear();
       try {
-        const [board, cats] = await Promise.all([ctx.api.get(BOARD), categories.size ? null : ctx.api.get("/tickets/categories")]);
+        const names = categories.size ? null : ctx.api.get("/tickets/categories");
+        const [board, cats] = await Promise.all([ctx.api.get(BOARD), names]);
         if (closed) return;
         for (const c of cats?.categories ?? []) categories.set(c.code, c.name);
-        for (const key of [...alerts.keys()]) if (key.startsWith("t")) alerts.delete(key);
+        for (const [key, a] of [...alerts]) if (!isWhistle(a)) alerts.delete(key);
         for (const row of board.tickets) {
           const a = fromBoard(row);
           if (a && !changedWhileLoading.has(row.id)) take(a);
@@ -182,6 +193,25 @@ export default {
       }
     }
 
+    /** The ticket's card, read only: its fields, the alert, its last steps. */
+    function ticketCard(ticket, a, close) {
+      const value = (f) => {
+        if (f.endsWith("_at")) return at(ticket[f]);
+        if (f === "level") return t(`level.${ticket.level}`);
+        return named(String(ticket[f]));
+      };
+      const given = [...FIELDS, "address", "description"].filter((f) => ![null, undefined, ""].includes(ticket[f]));
+      const steps = ticket.history.slice(-8);
+      return [
+        h("h2", {}, `${t("ticket", { id: ticket.id })} · ${category(ticket.category)}`, ticket.major ? ` (${t("major")})` : ""),
+        h("p", { class: "kind" }, label(a)),
+        h("dl", {}, given.flatMap((f) => [h("dt", {}, t(`f.${f}`)), h("dd", { dataset: { field: f } }, value(f))])),
+        h("h3", {}, t("history")),
+        h("ol", { class: "history" }, steps.map((e) => h("li", {}, `${at(e.at)} ${e.actor}: ${e.transition} → ${named(e.to)}`))),
+        close,
+      ];
+    }
+
     async function open(a) {
       const close = h("button", { type: "button", class: "btn close" }, t("close"));
       close.addEventListener("click", () => card.close());
@@ -190,16 +220,7 @@ export default {
       if (a.ticket === null || a.ticket === undefined) return;
       try {
         const ticket = await ctx.api.get(`/tickets/${encodeURIComponent(a.ticket)}`);
-        const fields = ["state", "tier", "channel", "created_at", "due_at", "level", "department", "handler", "grid", "address", "description"];
-        const value = (f) => (f.endsWith("_at") ? at(ticket[f]) : f === "level" ? (ticket.level ? t(`level.${ticket.level}`) : "") : named(ticket[f] ?? ""));
-        card.replaceChildren(
-          h("h2", {}, `${t("ticket", { id: ticket.id })} · ${categories.get(ticket.category) ?? ticket.category}`, ticket.major ? ` (${t("major")})` : ""),
-          h("p", { class: "kind" }, label(a)),
-          h("dl", {}, fields.filter((f) => ticket[f] !== null && ticket[f] !== undefined && ticket[f] !== "").flatMap((f) => [h("dt", {}, t(`f.${f}`)), h("dd", { dataset: { field: f } }, value(f))])),
-          h("h3", {}, t("history")),
-          h("ol", { class: "history" }, ticket.history.slice(-8).map((e) => h("li", {}, `${at(e.at)} ${e.actor}: ${e.transition} → ${named(e.to)}`))),
-          close,
-        );
+        card.replaceChildren(...ticketCard(ticket, a, close));
       } catch (err) {
         card.close();
         ctx.report(err, t("ticket", { id: a.ticket }));

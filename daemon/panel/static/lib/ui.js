@@ -142,6 +142,27 @@ export function press(button, pressed) {
   button.setAttribute("aria-pressed", pressed ? "true" : "false");
 }
 
+/**
+ * A KVM's access modes as one row of buttons: the mode the next route takes is picked
+ * first (full by default). `mode()` says which; `onPick(mode)` after a touch. `el` is
+ * null where there is nothing to pick (a matrix with one mode, or none).
+ */
+export function modePicker(ctx, modes, onPick = () => {}) {
+  let mode = modes.includes("full") ? "full" : null;
+  const buttons = modes.map((m) => {
+    const b = ctx.h("button", { type: "button", class: "btn seg", dataset: { mode: m } }, ctx.t(`mode.${m}`));
+    b.addEventListener("click", () => {
+      mode = m;
+      buttons.forEach((x) => press(x, x === b));
+      onPick(m);
+    });
+    press(b, m === mode);
+    return b;
+  });
+  const el = modes.length > 1 ? ctx.h("div", { class: "segments", role: "group", "aria-label": ctx.t("mode") }, buttons) : null;
+  return { el, mode: () => mode };
+}
+
 /** A time, in the page's language and the given zone. */
 export function when(ctx, iso, tz) {
   if (!iso) return "";

@@ -7,11 +7,13 @@
 // daemon's: a route outside them is refused (403) with the reason, never hidden.
 
 import { h, fill } from "../lib/dom.js";
-import { press, when } from "../lib/ui.js";
+import { press, when, modePicker } from "../lib/ui.js";
 import { followSeats } from "../lib/seats.js";
 
-function modesOf(ctx, matrix) {
-  return ctx.hall.device(matrix)?.controls?.modes ?? [];
+function button(cls, label, onClick, dataset = {}) {
+  const b = h("button", { type: "button", class: `btn ${cls}`, dataset }, label);
+  b.addEventListener("click", () => onClick(b));
+  return b;
 }
 
 /** What an output shows, in words: a computer and its mode, dark, or unknown. */
@@ -23,115 +25,175 @@ function shown(ctx, out, names) {
   return out.mode ? `${what} · ${t(`mode.${out.mode}`)}` : what;
 }
 
+/** One console: what it shows, a button per computer of the seat, and dark. */
+function consoleBox(ctx, seat, c, route) {
+  const { t } = ctx;
+  const shows = h("span", { class: "shows" });
+  const buttons = seat.computers.map((computer) =>
+    button(
+      "computer",
+      [computer.name, computer.secure ? h("span", { class: "lock" }, t("seat.secure")) : null],
+      (b) => route(c.console, computer.id, b),
+      { computer: computer.id },
+    ),
+  );
+  const dark = button("computer dark", t("seat.dark"), (b) => route(c.console, null, b), { computer: "" });
+  const screens = c.screens.length && c.screens.join() !== c.name ? c.screens.join(" · ") : null;
+  const el = h(
+    "div",
+    { class: "console", dataset: { console: c.console } },
+    h("div", { class: "console-head" }, h("strong", {}, c.name), screens ? h("span", { class: "screens" }, screens) : null),
+    shows,
+    h("div", { class: "computers" }, buttons, dark),
+  );
+
+  function update(out, computers, mode) {
+    shows.textContent = shown(ctx, out, new Map(computers.map((x) => [x.id, x.name])));
+    shows.dataset.known = String(out.known);
+    for (const b of buttons) {
+      press(b, out.known && out.computer === b.dataset.computer);
+      // Outside this token's rights in the mode picked: marked, still pressable (the
+      // daemon answers why).
+      const rights = computers.find((x) => x.id === b.dataset.computer)?.modes;
+      b.classList.toggle("outside", Boolean(rights) && !rights.includes(mode ?? "full"));
+    }
+    press(dark, out.known && out.input === 0);
+  }
+  return { console: c.console, el, update };
+}
+
+/** The seat's layouts and this token's own: recall with one touch, save the consoles. */
+function layoutsPart(ctx, id, seats) {
+  const { t } = ctx;
+  const seatRow = h("div", { class: "row wrap layouts", dataset: { owner: "seat" } });
+  const mineRow = h("div", { class: "row wrap layouts", dataset: { owner: "mine" } });
+  let drawn = "";
+  let seatLayouts = [];
+  let mine = [];
+  const layoutButton = (layout, isMine) =>
+    button(
+      "layout",
+      isMine && layout.id === "profile" ? t("seat.profile") : layout.name,
+      (b) => seats.recall(id, layout.id, isMine, b),
+      { layout: layout.id },
+    );
+  const name = h("input", {
+    type: "text",
+    class: "text",
+    maxlength: "100",
+    "aria-label": t("seat.layoutName"),
+    placeholder: t("seat.layoutName"),
+  });
+  const save = (isMine, b) => {
+    const typed = name.value.trim();
+    if (!typed) return ctx.notify("error", t("seat.nameNeeded"), "");
+    return seats.save(id, typed, isMine, isMine ? mine : seatLayouts, b);
+  };
+  const saveMine = button("save-mine", t("seat.saveMine"), (b) => save(true, b));
+  const saveSeat = ctx.may.edit ? button("save-seat", t("seat.saveSeat"), (b) => save(false, b)) : null;
+  const el = [
+    h("h3", {}, t("seat.layouts")),
+    seatRow,
+    h("h3", {}, t("seat.mine")),
+    mineRow,
+    h("div", { class: "row wrap save" }, name, saveMine, saveSeat),
+  ];
+
+  return {
+    el,
+    /** The seat's layouts (from its state), the one the consoles match pressed. */
+    update(layouts, matched) {
+      seatLayouts = layouts;
+      if (JSON.stringify(layouts) !== drawn) {
+        drawn = JSON.stringify(layouts);
+        fill(seatRow, layouts.map((l) => layoutButton(l, false)));
+      }
+      for (const b of seatRow.children) press(b, b.dataset.layout === matched);
+    },
+    /** This token's own, as `GET /seats/{id}/layouts` said. */
+    mine(layouts) {
+      mine = layouts;
+      fill(mineRow, mine.length ? mine.map((l) => layoutButton(l, true)) : h("span", { class: "empty" }, t("seat.noMine")));
+    },
+  };
+}
+
+/** Push one of the seat's computers to an output of another seat or a wall, in the
+ * modes this token may share it in. */
+function pushPart(ctx, seat, seats, targets, computers) {
+  const { t } = ctx;
+  if (!targets.length) return { el: null };
+  const computer = h(
+    "select",
+    { class: "push-computer", "aria-label": t("seat.computer") },
+    seat.computers.map((c) => h("option", { value: c.id }, c.name)),
+  );
+  const target = h(
+    "select",
+    { class: "push-target", "aria-label": t("seat.target") },
+    targets.map((place) =>
+      h(
+        "optgroup",
+        { label: place.name },
+        place.outputs.map((o) => h("option", { value: `${place.id}:${o.output}` }, `${place.name} · ${o.name}`)),
+      ),
+    ),
+  );
+  const mode = h("select", { class: "push-mode", "aria-label": t("mode") });
+  const modes = () => {
+    const share = computers().find((c) => c.id === computer.value)?.share;
+    fill(mode, (share?.length ? share : ["video"]).map((m) => h("option", { value: m }, t(`mode.${m}`))));
+  };
+  computer.addEventListener("change", modes);
+  modes();
+  const push = button("push", t("seat.push"), (b) => {
+    const [to, output] = target.value.split(":");
+    const body = { computer: computer.value, target: to, output: Number(output), mode: mode.value };
+    seats.push(seat.id, body, b);
+  });
+  return { el: [h("h3", {}, t("seat.pushTitle")), h("div", { class: "row wrap push-row" }, computer, target, mode, push)] };
+}
+
+/** One output watching a computer of the seat: where it is, who sits there, who pushed. */
+function watcherItem(ctx, w, names, targets) {
+  const { t } = ctx;
+  const place = targets.find((p) => p.id === (w.seat ?? w.wall));
+  const output = place?.outputs.find((o) => o.output === w.output)?.name ?? w.output;
+  const where = place ? `${place.name} · ${output}` : `${t("output")} ${w.output}`;
+  return h(
+    "li",
+    { dataset: { output: w.output, computer: w.computer ?? "" } },
+    h("strong", {}, names.get(w.computer) ?? `${t("input")} ${w.input}`),
+    ` → ${where}${w.operator ? ` (${w.operator})` : ""}`,
+    w.mode ? ` · ${t(`mode.${w.mode}`)}` : "",
+    w.pushed_by ? h("span", { class: "pushed" }, ` · ${t("seat.pushedBy", { name: w.pushed_by })}`) : null,
+  );
+}
+
 function seatCard(ctx, seat, seats, targets) {
   const { t } = ctx;
   const id = seat.id;
   const names = new Map(seat.computers.map((c) => [c.id, c.name]));
-  const modes = modesOf(ctx, seat.matrix);
-  let mode = modes.includes("full") ? "full" : null; // the mode the next touch routes with
   let current = seat;
 
-  // -- who sits here ----------------------------------------------------------------
   const seated = h("span", { class: "seated" });
-  const login = h("button", { type: "button", class: "btn seat-login" }, t("seat.login", { name: ctx.who.name }));
-  const logout = h("button", { type: "button", class: "btn seat-logout" });
-  login.addEventListener("click", () => seats.login(id, login));
-  logout.addEventListener("click", () => seats.logout(id, logout));
-
-  // -- the mode, then the consoles ----------------------------------------------------
-  const modeButtons = modes.map((m) => {
-    const b = h("button", { type: "button", class: "btn seg", dataset: { mode: m } }, t(`mode.${m}`));
-    b.addEventListener("click", () => {
-      mode = m;
-      modeButtons.forEach((x) => press(x, x === b));
-      update(current);
-    });
-    press(b, m === mode);
-    return b;
-  });
-  const consoles = seat.consoles.map((c) => {
-    const shows = h("span", { class: "shows" });
-    const route = (computer, button) => seats.route(id, c.console, computer, mode ?? undefined, button);
-    const buttons = seat.computers.map((computer) => {
-      const b = h(
-        "button",
-        { type: "button", class: "btn computer", dataset: { computer: computer.id } },
-        computer.name,
-        computer.secure ? h("span", { class: "lock" }, t("seat.secure")) : null,
-      );
-      b.addEventListener("click", () => route(computer.id, b));
-      return b;
-    });
-    const dark = h("button", { type: "button", class: "btn computer dark", dataset: { computer: "" } }, t("seat.dark"));
-    dark.addEventListener("click", () => route(null, dark));
-    const el = h(
-      "div",
-      { class: "console", dataset: { console: c.console } },
-      h("div", { class: "console-head" }, h("strong", {}, c.name), (c.screens.length && c.screens.join() !== c.name) ? h("span", { class: "screens" }, c.screens.join(" · ")) : null),
-      shows,
-      h("div", { class: "computers" }, buttons, dark),
-    );
-    return { console: c.console, el, shows, buttons, dark };
-  });
-
-  // -- layouts ----------------------------------------------------------------------
-  const seatLayouts = h("div", { class: "row wrap layouts", dataset: { owner: "seat" } });
-  const myLayouts = h("div", { class: "row wrap layouts", dataset: { owner: "mine" } });
-  let drawnLayouts = "";
-  let mine = [];
-  const layoutButton = (layout, isMine) => {
-    const label = isMine && layout.id === "profile" ? t("seat.profile") : layout.name;
-    const b = h("button", { type: "button", class: "btn layout", dataset: { layout: layout.id } }, label);
-    b.addEventListener("click", () => seats.recall(id, layout.id, isMine, b));
-    return b;
-  };
-  const layoutName = h("input", { type: "text", class: "text", maxlength: "100", "aria-label": t("seat.layoutName"), placeholder: t("seat.layoutName") });
-  const save = (isMine, button) => {
-    const name = layoutName.value.trim();
-    if (!name) return ctx.notify("error", t("seat.nameNeeded"), "");
-    return seats.save(id, name, isMine, isMine ? mine : current.layouts, button);
-  };
-  const saveMine = h("button", { type: "button", class: "btn save-mine" }, t("seat.saveMine"));
-  saveMine.addEventListener("click", () => save(true, saveMine));
-  const saveSeat = ctx.may.edit ? h("button", { type: "button", class: "btn save-seat" }, t("seat.saveSeat")) : null;
-  saveSeat?.addEventListener("click", () => save(false, saveSeat));
-
-  // -- push ------------------------------------------------------------------------
-  const pushComputer = h("select", { class: "push-computer", "aria-label": t("seat.computer") }, seat.computers.map((c) => h("option", { value: c.id }, c.name)));
-  const pushTarget = h(
-    "select",
-    { class: "push-target", "aria-label": t("seat.target") },
-    targets.map((place) =>
-      h("optgroup", { label: place.name }, place.outputs.map((o) => h("option", { value: `${place.id}:${o.output}` }, `${place.name} · ${o.name}`))),
-    ),
-  );
-  const pushMode = h("select", { class: "push-mode", "aria-label": t("mode") });
-  const pushModes = () => {
-    const computer = current.computers.find((c) => c.id === pushComputer.value);
-    const allowed = computer?.share?.length ? computer.share : ["video"];
-    fill(pushMode, allowed.map((m) => h("option", { value: m }, t(`mode.${m}`))));
-  };
-  pushComputer.addEventListener("change", pushModes);
-  const push = h("button", { type: "button", class: "btn push" }, t("seat.push"));
-  push.addEventListener("click", () => {
-    const [target, output] = pushTarget.value.split(":");
-    seats.push(id, { computer: pushComputer.value, target, output: Number(output), mode: pushMode.value }, push);
-  });
-
+  const login = button("seat-login", t("seat.login", { name: ctx.who.name }), (b) => seats.login(id, b));
+  const logout = button("seat-logout", "", (b) => seats.logout(id, b));
+  const picker = modePicker(ctx, ctx.hall.device(seat.matrix)?.controls?.modes ?? [], () => update(current));
+  const route = (console, computer, b) => seats.route(id, console, computer, picker.mode() ?? undefined, b);
+  const consoles = seat.consoles.map((c) => consoleBox(ctx, seat, c, route));
+  const layouts = layoutsPart(ctx, id, seats);
+  const push = pushPart(ctx, seat, seats, targets, () => current.computers);
   const watchers = h("ul", { class: "watchers" });
   const status = h("span", { class: "status" });
   const controls = h(
     "fieldset",
     { class: "controls" },
     h("div", { class: "row wrap seat-operator" }, seated, login, logout),
-    modes.length > 1 ? h("div", { class: "segments", role: "group", "aria-label": t("mode") }, modeButtons) : null,
+    picker.el,
     h("div", { class: "consoles" }, consoles.map((c) => c.el)),
-    h("h3", {}, t("seat.layouts")),
-    seatLayouts,
-    h("h3", {}, t("seat.mine")),
-    myLayouts,
-    h("div", { class: "row wrap save" }, layoutName, saveMine, saveSeat),
-    targets.length ? [h("h3", {}, t("seat.pushTitle")), h("div", { class: "row wrap push-row" }, pushComputer, pushTarget, pushMode, push)] : null,
+    layouts.el,
+    push.el,
   );
   const el = h(
     "section",
@@ -141,19 +203,6 @@ function seatCard(ctx, seat, seats, targets) {
     h("h3", {}, t("seat.watchers")),
     watchers,
   );
-
-  function place(w) {
-    if (w.seat) {
-      const other = targets.find((p) => p.id === w.seat);
-      const out = other?.outputs.find((o) => o.output === w.output);
-      return `${other?.name ?? w.seat} · ${out?.name ?? w.output}${w.operator ? ` (${w.operator})` : ""}`;
-    }
-    if (w.wall) {
-      const wall = targets.find((p) => p.id === w.wall);
-      return `${wall?.name ?? w.wall} · ${wall?.outputs.find((o) => o.output === w.output)?.name ?? w.output}`;
-    }
-    return `${t("output")} ${w.output}`;
-  }
 
   function update(s) {
     current = s;
@@ -167,50 +216,18 @@ function seatCard(ctx, seat, seats, targets) {
     login.hidden = op?.name === ctx.who.name;
     logout.hidden = !op;
     fill(logout, op ? t("seat.logout", { name: op.name }) : "");
-    for (const c of consoles) {
-      const out = s.consoles.find((x) => x.console === c.console);
-      c.shows.textContent = shown(ctx, out, names);
-      c.shows.dataset.known = String(out.known);
-      for (const b of c.buttons) {
-        press(b, out.known && out.computer === b.dataset.computer);
-        // Outside this token's rights in the mode picked: marked, still pressable (the
-        // daemon answers why).
-        const computer = s.computers.find((x) => x.id === b.dataset.computer);
-        b.classList.toggle("outside", Boolean(computer?.modes) && !computer.modes.includes(mode ?? "full"));
-      }
-      press(c.dark, out.known && out.input === 0);
-    }
-    const layouts = JSON.stringify(s.layouts);
-    if (layouts !== drawnLayouts) {
-      drawnLayouts = layouts;
-      fill(seatLayouts, s.layouts.map((l) => layoutButton(l, false)));
-    }
-    for (const b of seatLayouts.children) press(b, b.dataset.layout === s.layout);
+    for (const c of consoles) c.update(s.consoles.find((x) => x.console === c.console), s.computers, picker.mode());
+    layouts.update(s.layouts, s.layout);
     fill(
       watchers,
       s.watchers.length
-        ? s.watchers.map((w) =>
-            h(
-              "li",
-              { dataset: { output: w.output, computer: w.computer ?? "" } },
-              h("strong", {}, names.get(w.computer) ?? `${t("input")} ${w.input}`),
-              ` → ${place(w)}`,
-              w.mode ? ` · ${t(`mode.${w.mode}`)}` : "",
-              w.pushed_by ? h("span", { class: "pushed" }, ` · ${t("seat.pushedBy", { name: w.pushed_by })}`) : null,
-            ),
-          )
+        ? s.watchers.map((w) => watcherItem(ctx, w, names, targets))
         : h("li", { class: "empty" }, t("seat.noWatchers")),
     );
   }
 
-  function layouts(found) {
-    mine = found.mine;
-    fill(myLayouts, mine.length ? mine.map((l) => layoutButton(l, true)) : h("span", { class: "empty" }, t("seat.noMine")));
-  }
-
-  pushModes();
   update(seat);
-  return { el, update, layouts };
+  return { el, update, layouts: (found) => layouts.mine(found.mine) };
 }
 
 /** A wall: what each of its outputs shows, live from its matrix's state. `computers`:
@@ -235,13 +252,23 @@ function wallCard(ctx, wall, computers) {
       if (state?.routes) {
         const input = state.routes[String(out.console)];
         const known = input !== null && input !== undefined;
-        out = { known, input, computer: byInput.get(input), mode: input ? state.modes?.[String(out.console)] : null };
+        const mode = input ? state.modes?.[String(out.console)] : null;
+        out = { known, input, computer: byInput.get(input), mode };
       }
       r.shows.textContent = shown(ctx, out, names);
     }
   }
   update();
   return { el, off: ctx.hall.on("state", (event) => event.source === wall.matrix && update()) };
+}
+
+/** Where a seat may push: the other seats' consoles and the walls, on its matrix. */
+function places(seats, walls) {
+  const outputs = (list) => list.map((o) => ({ output: o.console, name: o.name }));
+  return [
+    ...seats.map((s) => ({ id: s.id, name: s.name, matrix: s.matrix, outputs: outputs(s.consoles) })),
+    ...walls.map((w) => ({ id: w.id, name: w.name, matrix: w.matrix, outputs: outputs(w.outputs) })),
+  ];
 }
 
 export default {
@@ -254,14 +281,13 @@ export default {
     const seats = followSeats(ctx, {
       onList(list, wallList) {
         walls.forEach((w) => w.off());
+        const all = places(list, wallList);
+        const targets = (s) => all.filter((p) => p.matrix === s.matrix && p.id !== s.id);
+        cards = new Map(list.map((s) => [s.id, seatCard(ctx, s, seats, targets(s))]));
         const computers = new Map(list.flatMap((s) => s.computers.map((c) => [c.id, c])));
-        const places = [
-          ...list.map((s) => ({ id: s.id, name: s.name, matrix: s.matrix, outputs: s.consoles.map((c) => ({ output: c.console, name: c.name })) })),
-          ...wallList.map((w) => ({ id: w.id, name: w.name, matrix: w.matrix, outputs: w.outputs.map((o) => ({ output: o.console, name: o.name })) })),
-        ];
-        cards = new Map(list.map((s) => [s.id, seatCard(ctx, s, seats, places.filter((p) => p.matrix === s.matrix && p.id !== s.id))]));
         walls = wallList.map((w) => wallCard(ctx, w, computers));
-        fill(grid, list.length ? [...cards.values(), ...walls].map((c) => c.el) : h("p", { class: "empty" }, ctx.t("seat.none")));
+        const drawn = [...cards.values(), ...walls].map((c) => c.el);
+        fill(grid, list.length ? drawn : h("p", { class: "empty" }, ctx.t("seat.none")));
       },
       onSeat(seat) {
         cards.get(seat.id)?.update(seat);
