@@ -180,6 +180,12 @@ def test_an_unanswered_whistle_is_shown_above_the_overdue(panel: Panel, demo: De
     card = strip(panel).locator("dialog.ticket-card")
     panel.expect(card.locator("h2")).to_have_text(f"Ticket {later} · 测试(半分钟到期)")
     card.locator("button.close").tap()
+    # Answered (every department reported in): it leaves the strip.
+    with demo.api("operator") as api:
+        r = api.post("/api/v1/whistle_stand_in/ended", json={"what": "answered", "whistle": 7})
+        assert r.status_code == 202, r.text
+    panel.expect(whistle).to_have_count(0)
+    panel.expect(alert(panel, later)).to_have_count(1)
 
 
 @pytest.mark.parametrize("size,viewport,locale", SIZES)

@@ -1,9 +1,10 @@
 // The ticket plugin's alert strip, above every tab of the panel (docs/tickets.md,
 // "Reminders, supervision and the hall"): the open alerts, most severe first and
 // newest first within a kind: escalated (with the level reached), overdue, unanswered
-// whistles, near their deadline. Seeded from the overdue board, then live from the
-// `tickets.*` events; a ticket that is done, or given a new deadline, leaves the strip
-// until the watcher speaks of it again. A touch opens the ticket's card (read only).
+// whistles, near their deadline. Seeded from the overdue board (and the open whistles),
+// then live from the `tickets.*` events; a ticket that is done, or given a new deadline,
+// leaves the strip until the watcher speaks of it again, a whistle once answered or
+// closed. A touch opens the ticket's card (read only).
 // What it needs of the page comes in `ctx` (docs/panel.md); it imports nothing.
 
 const STRINGS = {
@@ -102,7 +103,18 @@ function fromBoard(row) {
   return null;
 }
 
+/** The alert an open whistle stands for: one that went unanswered at least once (gone
+ * up a level, or at the top and escalated); null for one still within its time. */
+function fromWhistle(w) {
+  if (!w.escalation && w.state !== "escalated") return null;
+  const at = w.report_by ?? w.blown_at;
+  return { kind: "whistle_unanswered", level: w.level, ticket: w.ticket, whistle: w.id, at, due_at: w.report_by };
+}
+
 const isWhistle = (a) => a.whistle !== null && a.whistle !== undefined;
+// Open whistles (docs/tickets.md, "Whistles"); where the API is not there (a 404: an
+// older plugin), whistles come from the events only.
+const WHISTLES = ["/tickets/whistles?state=open&limit=200", "/tickets/whistles?state=escalated&limit=200"];
 const FIELDS = ["state", "tier", "channel", "created_at", "due_at", "level", "department", "handler", "grid"];
 
 export default {
@@ -175,17 +187,25 @@ export default {
       }
     }
 
+    const absent = (err) => (err.status === 404 ? null : Promise.reject(err));
+
     async function seed() {
       changedWhileLoading.clear();
       try {
         const names = categories.size ? null : ctx.api.get("/tickets/categories");
-        const [board, cats] = await Promise.all([ctx.api.get(BOARD), names]);
+        const whistles = Promise.all(WHISTLES.map((path) => ctx.api.get(path).catch(absent)));
+        const [board, cats, open] = await Promise.all([ctx.api.get(BOARD), names, whistles]);
         if (closed) return;
         for (const c of cats?.categories ?? []) categories.set(c.code, c.name);
-        for (const [key, a] of [...alerts]) if (!isWhistle(a)) alerts.delete(key);
+        const known = open.every(Boolean); // else keep what the events said
+        for (const [key, a] of [...alerts]) if (!isWhistle(a) || known) alerts.delete(key);
         for (const row of board.tickets) {
           const a = fromBoard(row);
           if (a && !changedWhileLoading.has(row.id)) take(a);
+        }
+        for (const w of known ? open.flatMap((found) => found.whistles) : []) {
+          const a = fromWhistle(w);
+          if (a) take(a);
         }
         draw();
       } catch (err) {
@@ -232,7 +252,10 @@ export default {
         const name = event.type.slice("tickets.".length);
         if (name === "changed") changed(event.data.ticket);
         else if (KINDS.includes(name)) take({ ...event.data, kind: name });
-        else return;
+        else if (name === "whistle" && ["answered", "closed"].includes(event.data.what)) {
+          const w = event.data.whistle;
+          alerts.delete(`w${typeof w === "object" ? w.id : w}`); // reported in, or ended
+        } else return;
         draw();
       }),
       ctx.hall.on("snapshot", seed), // a reconnect: what was missed is on the board
