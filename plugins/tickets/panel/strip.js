@@ -107,8 +107,9 @@ function fromBoard(row) {
  * up a level, or at the top and escalated); null for one still within its time. */
 function fromWhistle(w) {
   if (!w.escalation && w.state !== "escalated") return null;
-  const at = w.report_by ?? w.blown_at;
-  return { kind: "whistle_unanswered", level: w.level, ticket: w.ticket, whistle: w.id, at, due_at: w.report_by };
+  // Its `report_by` is the new level's deadline, not the one missed: the time shown is
+  // when it was blown.
+  return { kind: "whistle_unanswered", level: w.level, ticket: w.ticket, whistle: w.id, at: w.blown_at };
 }
 
 const isWhistle = (a) => a.whistle !== null && a.whistle !== undefined;
