@@ -123,8 +123,9 @@ def gridhall_panel_views(host: Host) -> list[Any]:  # type: ignore[empty-body]
 
     Each is an ES module in a folder of the plugin's package, shown in a tab of its
     own (`slot="view"`) or as a band above every tab (`slot="strip"`), to tokens with
-    at least its `role`. Called once, when the app is built; docs/panel.md says what
-    the module exports and what the page gives it. Since 0.3.
+    at least its `role` (and only while its `when(host)`, if given, is true). Called
+    once, when the app is built; docs/panel.md says what the module exports and what
+    the page gives it. Since 0.3.
     """
 
 

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +36,11 @@ ARGS = [
 INSTALL = (
     "apt-get install chromium chromium-driver fonts-wqy-microhei (make test-deps does it as root)"
 )
+WAIT_MS = 15000  # generous: the machine is shared; no test measures time
 DESK = {"width": 1280, "height": 800}  # a wall-mounted touch panel
 PHONE = {"width": 390, "height": 844}  # an operator's phone
+# Each view is checked and photographed at both: the panel in English, the phone in Chinese.
+SIZES = [("1280x800", DESK, "en-US"), ("phone", PHONE, "zh-CN")]
 # Screenshots of the main views, kept after the run for a person to look at.
 ARTIFACTS = Path(os.environ.get("GRIDHALL_ARTIFACTS", ROOT / "tests" / "artifacts")) / "panel"
 
@@ -83,12 +86,19 @@ class Demo:
 
 
 @contextmanager
-def demo_daemon(tmp: Path, extra: str = "", env: dict[str, str] | None = None) -> Iterator[Demo]:
-    """The demo config with `extra` TOML appended, as a process; every device of the
-    demo available before it is handed over."""
+def demo_daemon(
+    tmp: Path,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+    edit: Callable[[str], str] | None = None,
+) -> Iterator[Demo]:
+    """The demo config with `extra` TOML appended (and the whole text passed through
+    `edit`, when given), as a process; every device of the demo available before it
+    is handed over."""
     tmp.mkdir(parents=True, exist_ok=True)
     config, api, _ = demo_copy(tmp)
-    config.write_text(config.read_text() + extra)
+    text = config.read_text() + extra
+    config.write_text(edit(text) if edit else text)
     proc = spawn_daemon(config, api, env)
     try:
         wait_http(f"{proc.url}/api/v1/health")
@@ -125,6 +135,114 @@ DEMO_DEVICES = {
     "matrix-1",
     "kvm-1",
 }
+
+
+@dataclass
+class Panel:
+    """One page of the panel in Chromium, with every request it made and every error it
+    threw."""
+
+    page: Any
+    demo: Demo
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def login(self, role: str = "operator", view: str = "matrix") -> None:
+        """Sign in with the token `demo.tokens[role]` and show `view`."""
+        self.page.goto(f"{self.demo.url}/")
+        self.page.fill("#token", self.demo.tokens[role])
+        self.page.click("button[type=submit]")
+        self.expect(self.page.locator(".link")).to_have_attribute("data-status", "live")
+        self.show(view)
+
+    def show(self, view: str) -> None:
+        self.page.click(f"a.tab[data-view={view}]")
+        self.expect(self.page.locator(f"main.view[data-view={view}]")).to_be_visible()
+
+    def card(self, device: str) -> Any:
+        return self.page.locator(f"section.card[data-device={device}]")
+
+    @staticmethod
+    def expect(locator: Any) -> Any:
+        from playwright.sync_api import expect
+
+        return expect(locator)
+
+    def foreign_requests(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(f"{self.demo.url}/")]
+
+
+def open_panel(browser: Any, demo: Demo, viewport: dict[str, int], locale: str) -> Any:
+    context = browser.new_context(viewport=viewport, locale=locale, has_touch=True)
+    context.set_default_timeout(WAIT_MS)
+    # Anything the Content-Security-Policy blocks (an inline style, a foreign font) is
+    # a bug of the page: every violation fails the test.
+    context.expose_binding("cspViolation", lambda source, what: demo.violations.append(what))
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.cspViolation(`${e.violatedDirective} ${e.blockedURI}`))"
+    )
+    return context
+
+
+@contextmanager
+def panel_on(
+    browser: Any, demo: Demo, viewport: dict[str, int] = DESK, locale: str = "en-US"
+) -> Iterator[Panel]:
+    """A fresh page; when it closes, nothing broke the CSP, no script threw, and every
+    request went to the daemon."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    context = open_panel(browser, demo, viewport, locale)
+    page = context.new_page()
+    p = Panel(page, demo)
+    context.on("request", lambda r: p.requests.append(r.url))
+    page.on("pageerror", lambda e: p.errors.append(str(e)))
+    try:
+        yield p
+    finally:
+        context.close()
+    assert not demo.violations, demo.violations
+    assert not p.errors, p.errors
+    assert not p.foreign_requests(), p.foreign_requests()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for a module's tests (import it with `panel`)."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
+    """A fresh page on the module's `demo` fixture."""
+    with panel_on(browser, demo) as p:
+        yield p
+
+
+SMALL = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((el) => el.offsetParent !== null)
+  .map((el) => [el.textContent || el.type, el.getBoundingClientRect().height])
+  .filter(([, height]) => height < 44)"""
+
+
+def misfits(page: Any, targets: str) -> tuple[list[Any], int]:
+    """What does not fit a finger or the screen: the visible elements of `targets` (a
+    CSS selector) under 44 px high, and how far the page scrolls sideways (> 0: too
+    wide)."""
+    small = page.evaluate(SMALL, targets)
+    wide = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    return small, wide
+
+
+def write_entry_point(site: Path, name: str, module: str) -> None:
+    """What `pip install` of a plugin leaves: a dist-info naming its entry point."""
+    info = site / f"{name}_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[gridhall]\n{name} = {module}\n")
 
 
 def extron_route(port: int, output: int) -> int:

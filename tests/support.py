@@ -29,6 +29,7 @@ from daemon import auth
 from daemon.config import load
 from daemon.pluginhost import PluginHost
 from daemon.runtime import Daemon
+from drivers.emulators.base import Emulator
 from drivers.modbus.emulator import ModbusEmulator, ModbusOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +176,7 @@ class ThreadedEmulator:
     """An emulator on its own event loop in a thread, for tests that block (sync tests
     driving a daemon process), so the device keeps answering while the test waits."""
 
-    def __init__(self, emulator: ModbusEmulator) -> None:
+    def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -287,7 +288,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"{url} did not answer in {timeout}s")
 
 
-def create_token_cli(config: Path, role: str = "admin") -> str:
+def create_token_cli(config: Path, role: str = "admin", name: str = "test") -> str:
     out = subprocess.run(
         [
             sys.executable,
@@ -298,7 +299,7 @@ def create_token_cli(config: Path, role: str = "admin") -> str:
             "--role",
             role,
             "--name",
-            "test",
+            name,
             "-c",
             str(config),
         ],

@@ -12,13 +12,20 @@ from typing import Any
 
 import pytest
 
+import plugins.tickets
 from daemon.hookspecs import hookimpl
 from daemon.panel.site import build_id
 from daemon.panel.views import STATIC, PanelView, PanelViewError
 from daemon.pluginhost import PluginHost
+from drivers.ihse.emulator import DracoEmulator
 from drivers.modbus.emulator import ModbusEmulator
 from tests.plugins import noticeboard
+from tests.seats_support import draco, seats_config
 from tests.support import Running, relay_config, running
+
+__all__ = ["draco"]  # a fixture
+# The ticket plugin's alert strip: a built-in plugin's view, loaded by default.
+TICKETS_PANEL = Path(plugins.tickets.__file__).parent / "panel"
 
 
 def with_plugins(*extra: tuple[object, str]) -> PluginHost:
@@ -65,7 +72,7 @@ SVG_NAMESPACE = 'xmlns="http://www.w3.org/2000/svg"'  # a name, never fetched
 def test_the_page_names_no_other_host() -> None:
     """Nothing in the page's files points outside its origin: no CDN, no font service.
     (The browser test records what the running page asks for.)"""
-    for path in STATIC.rglob("*"):
+    for path in [*STATIC.rglob("*"), *TICKETS_PANEL.rglob("*")]:
         if path.is_file():
             text = path.read_text(encoding="utf-8").replace(SVG_NAMESPACE, "")
             assert not re.search(r"https?://", text), f"{path} names a host"
@@ -74,7 +81,7 @@ def test_the_page_names_no_other_host() -> None:
 
 async def test_files_live_under_the_current_build_only(hall: Running) -> None:
     site = hall.daemon.app.state.panel
-    assert site.build == build_id([STATIC])
+    assert site.build == build_id([STATIC, TICKETS_PANEL])
     assert (await hall.client.get(f"{site.base}/views/matrix.js")).status_code == 200
     old = await hall.client.get("/panel/000000000000/app.js")
     assert old.status_code == 404 and old.json()["error"]["code"] == "not_found"
@@ -90,8 +97,9 @@ async def test_manifest_lists_views_for_the_halls_kinds_and_the_tokens_role(
     body = r.json()
     assert body["who"] == {"name": "test-viewer", "role": "viewer"}
     assert body["may"] == {"operate": False, "edit": False}
-    # The relay hall has power only: no matrix, screen, curtain or fan views.
-    assert [v["id"] for v in body["views"]] == ["power", "scenes", "schedules"]
+    # The relay hall has power only: no matrix, screen, curtain or fan views, and no
+    # seats; the ticket plugin (loaded by default) adds its strip.
+    assert [v["id"] for v in body["views"]] == ["power", "scenes", "schedules", "tickets"]
     site = hall.daemon.app.state.panel
     assert body["views"][0] == {
         "id": "power",
@@ -126,8 +134,46 @@ async def test_a_plugins_strip_is_listed_and_served_from_its_package(board: Runn
     assert module.status_code == 200 and "noticeboard.notice" in module.text
     assert module.headers["cache-control"].endswith("immutable")
     # The plugin's files are part of the build: changing them changes every URL.
-    assert site.build == build_id([STATIC, Path(noticeboard.__file__).parent / "panel"])
-    assert site.build != build_id([STATIC])
+    board_panel = Path(noticeboard.__file__).parent / "panel"
+    # (pluggy asks the plugin registered last first: the notice board, then tickets)
+    assert site.build == build_id([STATIC, board_panel, TICKETS_PANEL])
+    assert site.build != build_id([STATIC, TICKETS_PANEL])
+
+
+async def test_the_seats_view_is_listed_where_the_hall_has_seats(
+    tmp_path: Path, draco: DracoEmulator
+) -> None:
+    async with running(seats_config(tmp_path, f"tcp://127.0.0.1:{draco.port}")) as r:
+        answer = await r.client.get("/api/v1/panel", headers=r.as_role("viewer"))
+        views = {v["id"]: v for v in answer.json()["views"]}
+        assert list(views) == ["matrix", "seats", "scenes", "schedules", "tickets"]
+        seats = views["seats"]
+        assert seats["slot"] == "view" and seats["plugin"] is None
+        assert seats["title"] == {"en": "Seats", "zh": "坐席"}
+        assert (await r.client.get(seats["module"])).status_code == 200
+
+
+async def test_the_ticket_strip_comes_with_the_plugin_only(
+    tmp_path: Path, modbus: ModbusEmulator
+) -> None:
+    async def views(plugins: PluginHost | None) -> dict[str, Any]:
+        async with running(relay_config(tmp_path, modbus.port), plugins) as r:
+            answer = await r.client.get("/api/v1/panel", headers=r.as_role("viewer"))
+            found = {v["id"]: v for v in answer.json()["views"]}
+            if "tickets" in found:
+                module = await r.client.get(found["tickets"]["module"])
+                assert module.status_code == 200
+                assert "/tickets/overdue" in module.text  # seeded from the board
+                css = await r.client.get(found["tickets"]["module"].replace(".js", ".css"))
+                assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+            return found
+
+    loaded = await views(None)
+    assert loaded["tickets"]["slot"] == "strip" and loaded["tickets"]["plugin"] == "plugins.tickets"
+    assert loaded["tickets"]["module"].endswith("/plugins/tickets/strip.js")
+    blocked = PluginHost(blocked=["plugins.tickets"])
+    blocked.load(entry_points=False)
+    assert "tickets" not in await views(blocked)
 
 
 class OperatorsOnly:
@@ -182,7 +228,8 @@ def test_the_wheel_carries_the_page() -> None:
     from tests.support import ROOT
 
     data: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = data["tool"]["setuptools"]["package-data"]["daemon.panel"]
-    package = STATIC.parent
-    covered = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
-    assert covered == {p for p in STATIC.rglob("*") if p.is_file()}
+    for package, folder in (("daemon.panel", STATIC), ("plugins.tickets", TICKETS_PANEL)):
+        patterns = data["tool"]["setuptools"]["package-data"][package]
+        root = folder.parent
+        covered = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
+        assert {p for p in folder.rglob("*") if p.is_file()} <= covered, package

@@ -7,7 +7,6 @@ it asks nothing of any host but the daemon. Screenshots of the main views are sa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,21 @@ from pymodbus.client import ModbusTcpClient
 from tests.browser_support import (
     ARTIFACTS,
     DESK,
-    PHONE,
+    SIZES,
     Demo,
-    chromium,
+    Panel,
+    browser,
     demo_daemon,
     extron_route,
+    misfits,
+    open_panel,
+    panel,
+    write_entry_point,
 )
 from tests.support import free_port, wait_until
 
+__all__ = ["browser", "panel"]  # fixtures
 pytestmark = pytest.mark.timeout(300)
-WAIT_MS = 15000  # generous: the machine is shared; no test measures time
 
 # A projector nobody answers for: the page must show it unavailable and not pressable.
 DEAD_PROJECTOR = """
@@ -39,7 +43,7 @@ name = "Spare projector"
 [device.options]
 inputs = {{ hdmi1 = "31" }}
 """
-VIEWS = ["matrix", "screens", "power", "climate", "scenes", "schedules"]
+VIEWS = ["matrix", "seats", "screens", "power", "climate", "scenes", "schedules"]
 
 
 @pytest.fixture(scope="module")
@@ -47,73 +51,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     tmp = tmp_path_factory.mktemp("panel-demo")
     with demo_daemon(tmp, DEAD_PROJECTOR.format(port=free_port())) as d:
         yield d
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@dataclass
-class Panel:
-    page: Any
-    demo: Demo
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def login(self, role: str = "operator", view: str = "matrix") -> None:
-        self.page.goto(f"{self.demo.url}/")
-        self.page.fill("#token", self.demo.tokens[role])
-        self.page.click("button[type=submit]")
-        self.expect(self.page.locator(".link")).to_have_attribute("data-status", "live")
-        self.show(view)
-
-    def show(self, view: str) -> None:
-        self.page.click(f"a.tab[data-view={view}]")
-        self.expect(self.page.locator(f"main.view[data-view={view}]")).to_be_visible()
-
-    def card(self, device: str) -> Any:
-        return self.page.locator(f"section.card[data-device={device}]")
-
-    @staticmethod
-    def expect(locator: Any) -> Any:
-        from playwright.sync_api import expect
-
-        return expect(locator)
-
-    def foreign_requests(self) -> list[str]:
-        return [u for u in self.requests if not u.startswith(f"{self.demo.url}/")]
-
-
-def open_panel(browser: Any, demo: Demo, viewport: dict[str, int], locale: str) -> Any:
-    context = browser.new_context(viewport=viewport, locale=locale, has_touch=True)
-    context.set_default_timeout(WAIT_MS)
-    # Anything the Content-Security-Policy blocks (an inline style, a foreign font) is
-    # a bug of the page: every violation fails the test.
-    context.expose_binding("cspViolation", lambda source, what: demo.violations.append(what))
-    context.add_init_script(
-        "document.addEventListener('securitypolicyviolation', (e) =>"
-        " window.cspViolation(`${e.violatedDirective} ${e.blockedURI}`))"
-    )
-    return context
-
-
-@pytest.fixture
-def panel(browser: Any, demo: Demo) -> Iterator[Panel]:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT_MS)
-    context = open_panel(browser, demo, DESK, "en-US")
-    page = context.new_page()
-    p = Panel(page, demo)
-    context.on("request", lambda r: p.requests.append(r.url))
-    page.on("pageerror", lambda e: p.errors.append(str(e)))
-    yield p
-    context.close()
-    assert not demo.violations, demo.violations
-    assert not p.errors, p.errors
-    assert not p.foreign_requests(), p.foreign_requests()
 
 
 def test_a_touch_on_a_route_changes_the_emulators_state(panel: Panel, demo: Demo) -> None:
@@ -292,9 +229,6 @@ def test_chinese_by_the_browsers_language_and_a_switch(browser: Any, demo: Demo)
         context.close()
 
 
-SIZES = [("1280x800", DESK, "en-US"), ("phone", PHONE, "zh-CN")]
-
-
 @pytest.mark.parametrize("size,viewport,locale", SIZES)
 def test_every_view_fits_a_finger_and_the_screen(
     browser: Any, demo: Demo, size: str, viewport: dict[str, int], locale: str
@@ -318,14 +252,8 @@ def test_every_view_fits_a_finger_and_the_screen(
             shot = out / f"{size}-{view}.png"
             page.screenshot(path=shot, full_page=True)
             assert shot.stat().st_size > 1000
-            small = page.evaluate(
-                """() => [...document.querySelectorAll('main button, main input, nav a')]
-                  .filter((el) => el.offsetParent !== null)
-                  .map((el) => [el.textContent || el.type, el.getBoundingClientRect().height])
-                  .filter(([, height]) => height < 44)"""
-            )
+            small, wide = misfits(page, "main button, main input, main select, nav a")
             assert not small, (view, small)
-            wide = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
             assert wide <= 0, (view, wide)
         assert not p.foreign_requests(), p.foreign_requests()
         assert not demo.violations, demo.violations
@@ -333,19 +261,12 @@ def test_every_view_fits_a_finger_and_the_screen(
         context.close()
 
 
-def write_entry_point(site: Path, name: str, module: str) -> None:
-    """What `pip install` of a plugin leaves: a dist-info naming its entry point."""
-    info = site / f"{name}_plugin-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[gridhall]\n{name} = {module}\n")
-
-
 def test_a_plugins_strip_shows_only_where_the_plugin_is_loaded(
     browser: Any, panel: Panel, tmp_path: Path
 ) -> None:
     panel.login("operator", "matrix")
-    panel.expect(panel.page.locator("section.strip")).to_have_count(0)
+    panel.expect(panel.page.locator("section.strip[data-view=tickets]")).to_have_count(1)
+    panel.expect(panel.page.locator("section.strip[data-view=noticeboard]")).to_have_count(0)
 
     write_entry_point(tmp_path / "site", "noticeboard", "tests.plugins.noticeboard")
     env = {"PYTHONPATH": str(tmp_path / "site")}

@@ -41,8 +41,10 @@ async def panel(request: Request, host: HostDep, who: Viewer) -> PanelOut:
     kinds = {d.config.kind.value for d in host.devices}
 
     def shown(view: PanelView) -> bool:
-        return host.roles.grants(who.role, view.role) and (
-            not view.kinds or bool(kinds.intersection(view.kinds))
+        return (
+            host.roles.grants(who.role, view.role)
+            and (not view.kinds or bool(kinds.intersection(view.kinds)))
+            and (view.when is None or view.when(host))
         )
 
     may: dict[str, Any] = {

@@ -10,6 +10,7 @@ with (docs/panel.md), never by importing the page's own modules.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -35,6 +36,9 @@ class PanelView:
     role: str = "viewer"  # the least role shown it (the API still checks every call)
     # Shown only when the hall has a device of one of these kinds (the core's views).
     kinds: tuple[str, ...] = field(default=())
+    # Shown only when this says so of the running hall (the seats view: a hall with
+    # seats); asked at each `GET /api/v1/panel`, so a SIGHUP that adds seats shows it.
+    when: Callable[[Host], bool] | None = field(default=None, compare=False)
 
     def check(self) -> None:
         if not VIEW_ID.match(self.id):
@@ -45,12 +49,20 @@ class PanelView:
             raise PanelViewError(f"panel view {self.id!r}: title needs at least 'en'")
 
 
-def _core(id: str, en: str, zh: str, *kinds: str) -> PanelView:
-    return PanelView(id, STATIC / "views", f"{id}.js", {"en": en, "zh": zh}, kinds=kinds)
+def _core(
+    id: str, en: str, zh: str, *kinds: str, when: Callable[[Host], bool] | None = None
+) -> PanelView:
+    title = {"en": en, "zh": zh}
+    return PanelView(id, STATIC / "views", f"{id}.js", title, kinds=kinds, when=when)
+
+
+def _has_seats(host: Host) -> bool:
+    return bool(host.seats.seats)
 
 
 CORE_VIEWS = (
     _core("matrix", "Matrix", "矩阵切换", "matrix"),
+    _core("seats", "Seats", "坐席", when=_has_seats),
     _core("screens", "Screens", "显示屏", "screen"),
     _core("power", "Power", "电源时序", "power"),
     _core("climate", "Curtains & fans", "窗帘风机", "curtain", "fan"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from daemon.hookspecs import hookimpl
@@ -87,6 +88,15 @@ async def gridhall_shutdown(host: Host) -> None:
     if state.told is not None:
         await state.told.stop()
     live.drop(host)
+
+
+@hookimpl
+def gridhall_panel_views(host: Host) -> list[Any]:
+    # The alert strip above every tab of the panel: present only where this plugin is.
+    from daemon.panel.views import PanelView
+
+    title = {"en": "Ticket alerts", "zh": "事件预警"}
+    return [PanelView(NAME, Path(__file__).parent / "panel", "strip.js", title, slot="strip")]
 
 
 @hookimpl

@@ -3,6 +3,7 @@
 // .step_failed, .step_skipped, .step_cancelled, then scene.done, .failed, .cancelled).
 
 import { h, fill } from "./dom.js";
+import { attempt } from "./ui.js";
 
 const ENDS = new Set(["done", "failed", "cancelled"]);
 
@@ -85,23 +86,12 @@ export function followScenes(ctx, { onList, onChange }) {
 }
 
 /** Run a scene; a refusal (409: running already, a sequence on its devices) shows why. */
-export async function runScene(ctx, id, button) {
-  button?.setAttribute("aria-busy", "true");
-  try {
-    await ctx.api.post(`/scenes/${encodeURIComponent(id)}/run`);
-  } catch (err) {
-    ctx.report(err, id);
-  } finally {
-    button?.removeAttribute("aria-busy");
-  }
+export function runScene(ctx, id, button) {
+  return attempt(ctx, id, button, () => ctx.api.post(`/scenes/${encodeURIComponent(id)}/run`));
 }
 
-export async function cancelScene(ctx, id, button) {
-  try {
-    await ctx.api.post(`/scenes/${encodeURIComponent(id)}/cancel`);
-  } catch (err) {
-    ctx.report(err, id);
-  }
+export function cancelScene(ctx, id, button) {
+  return attempt(ctx, id, button, () => ctx.api.post(`/scenes/${encodeURIComponent(id)}/cancel`));
 }
 
 /** A scene's progress: a bar, its status, and its steps one by one. */

@@ -21,29 +21,45 @@ export function notify(region, t, kind, title, message) {
 }
 
 /**
- * Run a device action and show what came of it. The answer's state is the device's,
- * read back once it confirmed; a refusal (409) shows its reason, an unavailable
- * device (503) is marked so at once. Returns the device, or null when it failed.
+ * Run `call` (an API call) with `button` marked busy meanwhile. An error is shown (a
+ * refusal with its reason), handed to `onError`, and null returned.
  */
-export async function act(ctx, id, action, args = {}, button = null) {
+export async function attempt(ctx, what, button, call, onError = () => {}) {
   button?.setAttribute("aria-busy", "true");
   try {
-    const device = await ctx.api.post(`/devices/${encodeURIComponent(id)}/actions/${action}`, args);
-    ctx.hall.update(device);
-    return device;
+    return await call();
   } catch (err) {
-    reportError(ctx, err, ctx.hall.device(id)?.name ?? id);
-    if (err.status === 503) ctx.hall.markUnavailable(id, err.message);
+    reportError(ctx, err, what);
+    onError(err);
     return null;
   } finally {
     button?.removeAttribute("aria-busy");
   }
 }
 
-/** Show an API error: 409 as a refusal with its reason, others as failures. */
+/**
+ * Run a device action and show what came of it. The answer's state is the device's,
+ * read back once it confirmed; a refusal (409) shows its reason, an unavailable
+ * device (503) is marked so at once. Returns the device, or null when it failed.
+ */
+export function act(ctx, id, action, args = {}, button = null) {
+  const what = ctx.hall.device(id)?.name ?? id;
+  const run = async () => {
+    const device = await ctx.api.post(`/devices/${encodeURIComponent(id)}/actions/${action}`, args);
+    ctx.hall.update(device);
+    return device;
+  };
+  return attempt(ctx, what, button, run, (err) => {
+    if (err.status === 503) ctx.hall.markUnavailable(id, err.message);
+  });
+}
+
+/** Show an API error: 409 (the device or matrix refused) and 403 (outside the token's
+ * rights) as refusals with their reasons, others as failures. */
 export function reportError(ctx, err, what) {
   if (err.status === 401) return; // the page is already back at the login
   if (err.status === 409) ctx.notify("refused", `${ctx.t("refused")}: ${what}`, err.message);
+  else if (err.status === 403) ctx.notify("refused", `${ctx.t("forbidden")}: ${what}`, err.message);
   else ctx.notify("error", `${ctx.t("failed")}: ${what}`, err.message);
 }
 
@@ -124,6 +140,27 @@ export function actionButton(ctx, id, label, action, args = {}, cls = "") {
 
 export function press(button, pressed) {
   button.setAttribute("aria-pressed", pressed ? "true" : "false");
+}
+
+/**
+ * A KVM's access modes as one row of buttons: the mode the next route takes is picked
+ * first (full by default). `mode()` says which; `onPick(mode)` after a touch. `el` is
+ * null where there is nothing to pick (a matrix with one mode, or none).
+ */
+export function modePicker(ctx, modes, onPick = () => {}) {
+  let mode = modes.includes("full") ? "full" : null;
+  const buttons = modes.map((m) => {
+    const b = ctx.h("button", { type: "button", class: "btn seg", dataset: { mode: m } }, ctx.t(`mode.${m}`));
+    b.addEventListener("click", () => {
+      mode = m;
+      buttons.forEach((x) => press(x, x === b));
+      onPick(m);
+    });
+    press(b, m === mode);
+    return b;
+  });
+  const el = modes.length > 1 ? ctx.h("div", { class: "segments", role: "group", "aria-label": ctx.t("mode") }, buttons) : null;
+  return { el, mode: () => mode };
 }
 
 /** A time, in the page's language and the given zone. */

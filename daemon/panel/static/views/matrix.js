@@ -1,24 +1,14 @@
 // The matrices: outputs by inputs, one touch to route. A KVM also shows each
 // console's access mode and lets the operator pick the mode the next route takes.
 
-import { deviceCards, act, press } from "../lib/ui.js";
+import { deviceCards, act, press, modePicker } from "../lib/ui.js";
 
 function matrixCard(ctx, device) {
   const { h, t } = ctx;
   const { inputs, outputs, modes } = device.controls;
-  let mode = modes.includes("full") ? "full" : null; // the mode the next touch routes with
+  const picker = modePicker(ctx, modes); // the mode the next touch routes with
   const cells = new Map(); // "o:i" -> button
   const modeCells = new Map(); // output -> cell
-
-  const modeButtons = modes.map((m) => {
-    const b = h("button", { type: "button", class: "btn seg", dataset: { mode: m } }, t(`mode.${m}`));
-    b.addEventListener("click", () => {
-      mode = m;
-      modeButtons.forEach((x) => press(x, x === b));
-    });
-    press(b, m === mode);
-    return b;
-  });
 
   const head = h(
     "tr",
@@ -45,7 +35,7 @@ function matrixCard(ctx, device) {
       );
       b.addEventListener("click", () => {
         const args = { input, output };
-        if (mode && input !== 0 && modes.length) args.mode = mode;
+        if (picker.mode() && input !== 0 && modes.length) args.mode = picker.mode();
         act(ctx, device.id, "route", args, b);
       });
       cells.set(`${output}:${input}`, b);
@@ -56,7 +46,7 @@ function matrixCard(ctx, device) {
 
   const presets = device.controls.actions.includes("recall_preset") ? presetRow(ctx, device) : null;
   const body = [
-    modes.length > 1 ? h("div", { class: "segments", role: "group", "aria-label": t("mode") }, modeButtons) : null,
+    picker.el,
     h("div", { class: "matrix-scroll" }, h("table", { class: "matrix" }, h("thead", {}, head), h("tbody", {}, rows))),
     presets,
   ];
