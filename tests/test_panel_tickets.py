@@ -8,6 +8,8 @@ own `drill.major` is) and the reminder comes at 90 % of the time given:
 | test.soon   | 6 s      | 0.6 s    | 6 s     |
 | test.later  | 36 s     | 3.6 s    | 36 s    |
 
+and a community whistle type, `test-quick`, that must be answered within 6 s.
+
 Every alert shown was said by the watcher itself (or read back from the overdue
 board); tests create tickets of their own and look only at those."""
 
@@ -30,7 +32,6 @@ from tests.browser_support import (
     misfits,
     panel,
     panel_on,
-    write_entry_point,
 )
 from tests.support import ROOT, wait_until
 
@@ -49,6 +50,14 @@ code = "test.later"
 name = "测试(半分钟到期)"
 tier = "simple"
 deadline = "0.6m"
+
+[[whistle]]
+level = "community"
+code = "test-quick"
+name = "测试哨(六秒报到)"
+deadline = "0.1m"
+departments = ["sanitation"]
+escalate_to = "problem"
 """
 
 
@@ -69,10 +78,7 @@ def fast_deadlines(folder: Path) -> Any:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     tmp = tmp_path_factory.mktemp("tickets-demo")
-    # The stand-in for the whistle watcher (tests/plugins/whistle_stand_in.py).
-    write_entry_point(tmp / "site", "whistle_stand_in", "tests.plugins.whistle_stand_in")
-    env = {"PYTHONPATH": str(tmp / "site")}
-    with demo_daemon(tmp / "hall", env=env, edit=fast_deadlines(tmp)) as d:
+    with demo_daemon(tmp / "hall", edit=fast_deadlines(tmp)) as d:
         yield d
 
 
@@ -165,25 +171,35 @@ def test_an_unanswered_whistle_is_shown_above_the_overdue(panel: Panel, demo: De
     panel.expect(alert(panel, soon)).to_have_attribute("data-kind", "overdue")
     later = report(demo, "test.later")
     panel.expect(alert(panel, later)).to_have_attribute("data-kind", "reminder")
-    with demo.api("operator") as api:
-        body = {"level": "street", "ticket": later, "whistle": 7, "message": "无部门报到"}
-        r = api.post("/api/v1/whistle_stand_in/unanswered", json=body)
-        assert r.status_code == 202, r.text
-    whistle = strip(panel).locator("button.ticket-alert[data-whistle='7']")
+    # A real whistle on the later ticket: nobody reports in within its 6 s, so the
+    # watcher raises it unanswered and takes it up to the street.
+    with demo.api("admin") as api:
+        body = {"level": "community", "type": "test-quick", "ticket": later, "note": "测试"}
+        r = api.post("/api/v1/tickets/whistles", json=body)
+        assert r.status_code == 201, r.text
+        blown = r.json()["id"]
+    whistle = strip(panel).locator(f"button.ticket-alert[data-whistle='{blown}']")
     panel.expect(whistle).to_contain_text("Whistle unanswered · street")
-    panel.expect(whistle).to_contain_text("Whistle 7")
-    panel.expect(whistle).to_have_attribute("title", "无部门报到")
+    panel.expect(whistle).to_contain_text(f"Whistle {blown}")
     order = shown_order(panel)
     # Overdue above an unanswered whistle, above a deadline still to come.
-    assert order.index(str(soon)) < order.index("w7") < order.index(str(later)), order
+    assert order.index(str(soon)) < order.index(f"w{blown}") < order.index(str(later)), order
     whistle.tap()
     card = strip(panel).locator("dialog.ticket-card")
     panel.expect(card.locator("h2")).to_have_text(f"Ticket {later} · 测试(半分钟到期)")
     card.locator("button.close").tap()
-    # Answered (every department reported in): it leaves the strip.
-    with demo.api("operator") as api:
-        r = api.post("/api/v1/whistle_stand_in/ended", json={"what": "answered", "whistle": 7})
-        assert r.status_code == 202, r.text
+    # Every department called reports in: the whistle is answered and leaves the strip.
+    with demo.api("admin") as api:
+        calls = api.get(f"/api/v1/tickets/whistles/{blown}").json()["calls"]
+        assert calls, "the whistle called nobody"
+        for call in calls:
+            if call.get("reported_at") is None:
+                r = api.post(
+                    f"/api/v1/tickets/whistles/{blown}/report-in",
+                    json={"department": call["department"], "note": "已到"},
+                )
+                assert r.status_code == 200, r.text
+        assert api.get(f"/api/v1/tickets/whistles/{blown}").json()["state"] == "answered"
     panel.expect(whistle).to_have_count(0)
     panel.expect(alert(panel, later)).to_have_count(1)
 
