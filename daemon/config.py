@@ -355,7 +355,8 @@ def load(path: Path, plugins: PluginHost) -> Config:
             ) is not None:
                 core[key] = section
         else:
-            add((key,), f"unknown key {key!r}")
+            # Most often the section of a plugin that is blocked or not installed.
+            add((key,), f"unknown key {key!r} (no plugin loaded reads a [{key}] section)")
 
     for name, model in plugin_models.items():
         if name not in sections:
