@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from daemon import __version__
-from daemon.api import audit, devices, errors, events, health
+from daemon.api import audit, devices, errors, events, health, metrics
 from daemon.api import panel as panel_api
 from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
@@ -40,6 +40,7 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(schedules_api.router, prefix=API, responses=ERRORS)
     app.include_router(seats_api.router, prefix=API, responses=ERRORS)
     app.include_router(panel_api.router, prefix=API, responses=ERRORS)
+    app.include_router(metrics.router, responses=ERRORS)  # at /metrics, where Prometheus looks
     for plugin_name, router in host.plugins.api_routers(host):
         if isinstance(router, Mount):
             app.include_router(router.router, prefix=router.prefix, responses=ERRORS)
