@@ -15,6 +15,7 @@ from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
 from daemon.api.errors import ERRORS
+from daemon.api.limits import BodyLimit
 from daemon.host import Host, Mount
 from daemon.panel import site as panel_site
 
@@ -33,6 +34,7 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     )
     app.state.host = host
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=host.config.api.max_body_kb * 1024)
     app.include_router(health.router, prefix=API)
     for router in (devices.router, events.router, audit.router):
         app.include_router(router, prefix=API, responses=ERRORS)
