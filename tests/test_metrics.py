@@ -13,30 +13,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.clock import ManualClock
 from drivers.modbus.emulator import ModbusEmulator
-from tests.support import Running, relay_config, running, wait_for
+from tests.support import SECOND_BOARD, Running, relay_config, running, wait_for
 from tests.test_timebank_api import award, open_account
 from tests.ticket_support import import_district, local, report, step, tickets_at, tickets_config
 from tests.timebank_support import timebank
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
-A_DEAD_BOARD = """
-[[device]]
-id = "relay-2"
-kind = "power"
-driver = "modbus-relay"
-bus = "gw"
-unit = 2
-poll_ms = 200
-[device.options]
-channels = 4
-
+A_SCENE = """
 [[scene]]
 id = "lights"
-[[scene.step]]
-device = "relay"
-action = "on"
-args = { channel = 3 }
+step = [{ device = "relay", action = "on", args = { channel = 3 } }]
 """
 
 
@@ -65,7 +52,7 @@ def labelled(entries: Iterable[tuple[str, float]], label: str) -> dict[frozenset
 
 async def test_buses_devices_actions_and_scenes(tmp_path: Path, modbus: ModbusEmulator) -> None:
     modbus.silent_units.add(2)  # a dead board on a live gateway
-    async with running(relay_config(tmp_path, modbus.port, extra=A_DEAD_BOARD)) as hall:
+    async with running(relay_config(tmp_path, modbus.port, extra=SECOND_BOARD + A_SCENE)) as hall:
         relay = hall.host.devices.get("relay")
         bus = hall.host.devices.buses["gw"]
         await wait_for(lambda: relay.available and bus.stats.timeouts >= 1)
