@@ -14,7 +14,7 @@ store in one call and `collect()` from memory.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -32,6 +32,7 @@ from daemon.bus import Bus, Priority
 
 if TYPE_CHECKING:
     from daemon.devices import Devices
+    from daemon.mqtt.client import MqttClient
 
 # A command waits at most the rest of one exchange; a poll may wait behind commands.
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -75,9 +76,6 @@ class Metrics:
         observe = {int(p): self.queue_wait.labels(bus.id, p.name.lower()).observe for p in Priority}
         bus.on_wait = lambda priority, seconds: observe[priority](seconds)
 
-    def watch_mqtt(self, connected: Callable[[], bool], connects: Callable[[], int]) -> None:
-        self.hall.mqtt = (connected, connects)
-
     def add(self, collectors: Iterable[Any]) -> None:
         """Register plugins' collectors; remember those that refresh before a scrape."""
         for collector in collectors:
@@ -98,7 +96,7 @@ class HallCollector:
 
     def __init__(self, devices: Devices) -> None:
         self.devices = devices
-        self.mqtt: tuple[Callable[[], bool], Callable[[], int]] | None = None
+        self.mqtt: MqttClient | None = None  # the bridge's, with [mqtt]
 
     def collect(self) -> Iterator[Metric]:
         yield from self._buses()
@@ -112,12 +110,10 @@ class HallCollector:
             available.add_metric([c.id, c.kind.value, c.driver], float(device.available))
         yield available
         if self.mqtt is not None:
-            connected, connects = self.mqtt
-            yield GaugeMetricFamily(
-                "gridhall_mqtt_up", "1 while the MQTT bridge is connected.", float(connected())
-            )
+            up = float(self.mqtt.connected)
+            yield GaugeMetricFamily("gridhall_mqtt_up", "1 while the MQTT bridge is connected.", up)
             yield CounterMetricFamily(
-                "gridhall_mqtt_connects", "Connections made to the broker.", connects()
+                "gridhall_mqtt_connects", "Connections made to the broker.", self.mqtt.connects
             )
 
     def _buses(self) -> Iterator[Metric]:

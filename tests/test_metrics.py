@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.clock import ManualClock
 from drivers.modbus.emulator import ModbusEmulator
-from tests.support import SECOND_BOARD, Running, relay_config, running, wait_for
+from tests.mqtt_support import Broker, mqtt_section
+from tests.support import SECOND_BOARD, Running, bare_config, relay_config, running, wait_for
 from tests.test_timebank_api import award, open_account
 from tests.ticket_support import import_district, local, report, step, tickets_at, tickets_config
 from tests.timebank_support import timebank
@@ -157,3 +158,15 @@ async def test_openmetrics_when_asked(hall: Running) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/openmetrics-text")
     assert r.text.rstrip().endswith("# EOF")
+
+
+async def test_the_mqtt_link_up_and_down(tmp_path: Path, broker: Broker) -> None:
+    async with running(bare_config(tmp_path, mqtt_section(broker))) as hall:
+        client = hall.daemon.mqtt.client
+        await wait_for(lambda: client.connected)
+        samples = await scrape(hall)
+        assert value(samples, "gridhall_mqtt_up") == 1
+        assert value(samples, "gridhall_mqtt_connects_total") == 1
+        broker.stop()
+        await wait_for(lambda: not client.connected)
+        assert value(await scrape(hall), "gridhall_mqtt_up") == 0
