@@ -36,7 +36,7 @@ from tests import test_samsung_protocol as samsung_tests
 from tests.support import ThreadedEmulator, relay_config, running, wait_for
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("GRIDHALL_FUZZ_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("GRIDHALL_FUZZ_EXAMPLES", "200")),
     deadline=None,  # a shared 2-core machine: "no hang" is the feed's own bound below
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
