@@ -27,7 +27,7 @@ class TicketMetrics:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.by_state: Counter[str] | None = None  # None until the first scrape
-        self.seq = 0  # the newest change the counts hold
+        self.loaded_seq = 0  # the newest change the counts read from the store hold
         self.overdue = 0
         self._heard: list[dict[str, Any]] | None = None  # changes told while loading
         self._lock = asyncio.Lock()
@@ -38,9 +38,8 @@ class TicketMetrics:
             if self._heard is not None:
                 self._heard.append(change)
             return
-        if change["seq"] <= self.seq:
-            return
-        self.seq = change["seq"]
+        if change["seq"] <= self.loaded_seq:
+            return  # committed before the counts were read: already in them
         if change["from"] is not None:
             self.by_state[change["from"]] -= 1
         self.by_state[change["to"]] += 1
@@ -66,7 +65,7 @@ class TicketMetrics:
             loaded, self.overdue = await self.host.store.read(read)
             if loaded is not None:
                 heard, self._heard = self._heard or [], None
-                self.by_state, self.seq = loaded
+                self.by_state, self.loaded_seq = loaded
                 for change in heard:
                     self.changed(change)
 
