@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 CONFIG ?= etc/gridhall.toml
 
-.PHONY: run test lint bench test-deps clean
+.PHONY: run test lint bench soak test-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -48,8 +48,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The soak runs 2 minutes here, a quick look; `make soak` is its 30-minute run.
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; \
+		case $$b in *bench_soak.py) args="--minutes 2 --every 5";; *) args="";; esac; \
+		$(BIN)/python $$b $$args || exit 1; done
+
+soak: $(STAMP)
+	$(BIN)/python bench/bench_soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

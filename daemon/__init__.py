@@ -1,3 +1,3 @@
 """gridhall: the daemon of a district command center."""
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"

@@ -60,6 +60,8 @@ class Backoff:
 class BusStats:
     exchanges: int = 0
     errors: int = 0
+    # Failed exchanges by the code of the error answered (timeout, link_down, ...).
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
     timeouts: int = 0
     connect_attempts: int = 0
     reconnects: int = 0
@@ -67,6 +69,9 @@ class BusStats:
     # How long the last command waited in the queue before reaching the wire (ms):
     # with commands ahead of polls, at most the rest of one exchange.
     command_wait_ms: float = 0.0
+
+    def failed(self, kind: str) -> None:
+        self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + 1
 
 
 @dataclass(order=True)
@@ -80,6 +85,7 @@ class _Job:
 
 
 UpListener = Callable[[bool], None]
+WaitObserver = Callable[[int, float], None]  # (priority, seconds queued)
 
 
 class Bus(Generic[L]):
@@ -106,6 +112,12 @@ class Bus(Generic[L]):
         self._task: asyncio.Task[None] | None = None
         self._last_frame_end = 0.0
         self._first_failure_logged = False
+        # Told how long each exchange waited in the queue (the daemon's metrics).
+        self.on_wait: WaitObserver = lambda priority, seconds: None
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -184,8 +196,10 @@ class Bus(Generic[L]):
         wait = self._last_frame_end + self.gap_s - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        waited = time.monotonic() - job.queued_at
         if job.priority == Priority.COMMAND:
-            self.stats.command_wait_ms = (time.monotonic() - job.queued_at) * 1000
+            self.stats.command_wait_ms = waited * 1000
+        self.on_wait(job.priority, waited)
         self.stats.exchanges += 1
         try:
             # The link's own timeout answers first; this is the safety net. (A timeout
@@ -194,20 +208,24 @@ class Bus(Generic[L]):
                 result = await job.fn(self.link)
         except (TimeoutError, NoAnswer) as exc:
             self.stats.timeouts += 1
+            self.stats.failed(NoAnswer.code)
             self._settle(job, exc if isinstance(exc, NoAnswer) else NoAnswer("no answer in time"))
         except (LinkDown, ConnectionError, OSError) as exc:
             self.stats.errors += 1
+            self.stats.failed(LinkDown.code)
             self._note_failure(str(exc) or type(exc).__name__)
             self._settle(job, exc if isinstance(exc, LinkDown) else LinkDown(str(exc)))
             await self._lose_link()
         except GridhallError as exc:
             self.stats.errors += 1
+            self.stats.failed(exc.code)
             self._settle(job, exc)
         except asyncio.CancelledError:
             self._settle(job, LinkDown(f"bus {self.id} stopped"))
             raise
         except Exception as exc:  # a driver bug or garbage the driver did not expect
             self.stats.errors += 1
+            self.stats.failed(ProtocolError.code)
             log.exception("bus %s: exchange raised", self.id)
             self._settle(job, ProtocolError(f"{type(exc).__name__}: {exc}"))
         else:

@@ -76,6 +76,9 @@ ID = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=64)]
 
 class ApiConfig(Section):
     listen: str = "127.0.0.1:8080"
+    # A request body over this many KiB answers 413 before it is read (the largest the
+    # API takes, a scene or a sequence of 256 steps, is far below it).
+    max_body_kb: Annotated[int, Field(ge=1, le=65536)] = 256
 
     @field_validator("listen")
     @classmethod

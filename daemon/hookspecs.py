@@ -238,3 +238,16 @@ def gridhall_ticket_alert(alert: dict[str, Any], host: Host) -> None:
     event stream and MQTT; this hook is for code that acts on it (the config's
     `[[tickets.on_alert]]` runs a scene the same way). May return an awaitable. Since 0.3.
     """
+
+
+@hookspec
+def gridhall_metrics(host: Host) -> list[Any]:  # type: ignore[empty-body]
+    """Return Prometheus collectors for `GET /metrics`: objects whose `collect()` yields
+    metric families (prometheus_client's custom collectors, e.g. `GaugeMetricFamily`).
+
+    Called once, when the daemon is built; they join the daemon's own registry.
+    `collect()` runs in the event loop on every scrape, so it answers from memory; a
+    collector that needs the store defines `async def refresh()`, awaited before each
+    scrape (one `host.store.read` for all it shows). Name metrics `gridhall_<plugin>_`.
+    Since 0.3.
+    """

@@ -22,6 +22,7 @@ from daemon.errors import Forbidden, GridhallError, Refused
 from daemon.events import EventBus
 from daemon.interlocks import Interlocks
 from daemon.kinds import State
+from daemon.metrics import Metrics
 from daemon.pluginhost import PluginHost
 from daemon.scene_library import SceneLibrary
 from daemon.scene_runs import Run
@@ -58,6 +59,7 @@ class Host:
     schedules: Scheduler = field(init=False)
     rights: Rights = field(init=False)  # who may reach which computer of a matrix
     seats: SeatService = field(init=False)
+    metrics: Metrics = field(init=False)  # `GET /metrics`: the core's and the plugins'
 
     def __post_init__(self) -> None:
         self.tokens = TokenCache(self.store)
@@ -69,6 +71,8 @@ class Host:
         self.schedules = Scheduler(self, self.clock)
         self.rights = Rights(self.config.computer, self.roles)
         self.seats = SeatService(self)
+        self.metrics = Metrics(self.devices)
+        self.metrics.add(self.plugins.metrics(self))
 
     async def act(
         self,
@@ -85,6 +89,7 @@ class Host:
         device = self.devices.get(device_id)
         args = device.parse_args(action, raw_args)
         plain = args.model_dump(exclude_none=True)
+        started = time.perf_counter()
         try:
             if forbidden := self.rights.check(device_id, action, plain, who, role):
                 raise Forbidden(forbidden)
@@ -108,14 +113,20 @@ class Host:
                 result=exc.code,
                 detail=exc.message,
             )
+            self._took(device_id, action, exc.code, started)
             raise
         await audit.record(
             self.store, who=who, what=action, target=device_id, args=plain, cause=cause, result="ok"
         )
+        self._took(device_id, action, "ok", started)
         self.events.publish(
             "action", device_id, {"action": action, "args": plain, "who": who, "cause": cause}
         )
         return state
+
+    def _took(self, device_id: str, action: str, result: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.actions.labels(device_id, action, result).observe(seconds)
 
     def _device_state(self, device_id: str) -> tuple[bool, dict[str, Any]] | None:
         device = self.devices.devices.get(device_id)

@@ -29,8 +29,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Scalar = str | int | float | bool | None
-StateMatch = dict[str, Scalar | list[Scalar]]
+from daemon.bounds import LIST, Short
+
+Scalar = Short | int | float | bool | None
+StateMatch = Annotated[
+    dict[Short, Scalar | Annotated[list[Scalar], Field(max_length=LIST)]], Field(max_length=LIST)
+]
 """`{"power": ["on", "cooling"], "channels.3": true}`: every key must match."""
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=64)]

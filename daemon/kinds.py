@@ -37,7 +37,7 @@ class ChannelArgs(Args):
 class RouteArgs(Args):
     input: Annotated[int, Field(ge=0, le=4096)]
     output: Annotated[int, Field(ge=1, le=4096)] | None = None
-    mode: Annotated[str, Field(pattern="^(full|video|private)$")] | None = None
+    mode: Annotated[str, Field(pattern="^(full|video|private)$", max_length=7)] | None = None
 
 
 class PresetArgs(Args):

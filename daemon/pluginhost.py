@@ -144,6 +144,14 @@ class PluginHost:
             for view in _call(impl, host=host) or []
         ]
 
+    def metrics(self, host: Host) -> list[Any]:
+        """Every Prometheus collector a plugin adds to `GET /metrics`."""
+        return [
+            collector
+            for impl in self._impls("gridhall_metrics")
+            for collector in _call(impl, host=host) or []
+        ]
+
     def add_cli(self, subparsers: argparse._SubParsersAction[Any]) -> None:
         self.pm.hook.gridhall_cli(subparsers=subparsers)
 

@@ -47,6 +47,8 @@ class Daemon:
         self.app: FastAPI = create_app(self.host, lifespan=self.lifespan)
         # MQTT starts last and stops first: it carries what the rest of the hall says.
         self.mqtt = MqttBridge(self.host) if config.mqtt is not None else None
+        if self.mqtt is not None:
+            self.host.metrics.hall.mqtt = self.mqtt.client
         self._dispatcher: asyncio.Task[None] | None = None
         self._dispatching = asyncio.Event()
         self._reload_tasks: set[asyncio.Task[bool]] = set()

@@ -186,6 +186,7 @@ class Run:
         else:
             self.status = "done"
         self.ended_at = time.time()
+        self.host.metrics.scenes.labels(self.scene.id, self.status).inc()
         summary = {s.status for s in self.steps}
         self._publish(
             self.status,

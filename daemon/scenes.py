@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from daemon.bounds import STEPS, ActionArgs, Name, Short
 from daemon.interlocks import ID, StateMatch
 
 OnError = Literal["stop", "skip"]
@@ -37,14 +38,14 @@ OnError = Literal["stop", "skip"]
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
+    name: Name | None = None
     device: ID | None = None
-    action: str | None = None
-    args: dict[str, Any] = {}
+    action: Short | None = None
+    args: ActionArgs = {}
     until: Annotated[StateMatch, Field(min_length=1)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     wait_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
-    parallel: Annotated[list[Step], Field(min_length=1)] | None = None
+    parallel: Annotated[list[Step], Field(min_length=1, max_length=STEPS)] | None = None
     delay_ms: Annotated[int, Field(ge=0, le=86_400_000)] = 0
 
     @model_validator(mode="after")
@@ -101,10 +102,10 @@ class Step(BaseModel):
 class SceneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: ID
-    name: str | None = None
+    name: Name | None = None
     on_error: OnError = "stop"
     exclusive: bool = False
-    step: Annotated[list[Step], Field(min_length=1)]
+    step: Annotated[list[Step], Field(min_length=1, max_length=STEPS)]
 
     def devices(self) -> set[str]:
         return {s.device for s in walk(self.step) if s.device}
@@ -113,9 +114,9 @@ class SceneConfig(BaseModel):
 class SequenceItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     device: ID
-    up: str
-    down: str
-    args: dict[str, Any] = {}
+    up: Short
+    down: Short
+    args: ActionArgs = {}
     up_until: Annotated[StateMatch, Field(min_length=1)] | None = None
     down_until: Annotated[StateMatch, Field(min_length=1)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
@@ -125,9 +126,9 @@ class SequenceItem(BaseModel):
 class SequenceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: ID
-    name: str | None = None
+    name: Name | None = None
     on_error: OnError = "stop"
-    step: Annotated[list[SequenceItem], Field(min_length=1)]
+    step: Annotated[list[SequenceItem], Field(min_length=1, max_length=STEPS)]
 
     def scene_ids(self) -> tuple[str, str]:
         return f"{self.id}-up", f"{self.id}-down"

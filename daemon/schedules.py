@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from daemon.bounds import ActionArgs, Name, Short
 from daemon.calendar import Calendar, DayKind
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=64)]
@@ -36,16 +37,16 @@ class ScheduleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: ID
-    name: str | None = None
-    cron: str  # five fields, minute first: "30 8 * * *"
+    name: Name | None = None
+    cron: Annotated[str, Field(max_length=100)]  # five fields, minute first: "30 8 * * *"
     # working_day: every working day, make-up days included; rest_day: every day off,
     # holidays included; holiday: days of a public holiday's break; makeup_day: only
     # the weekend days worked in lieu (调休); any: whatever the calendar says.
     days: Days = "any"
-    tz: str | None = None  # default: the calendar's time zone
+    tz: Short | None = None  # default: the calendar's time zone
     device: ID | None = None
-    action: str | None = None
-    args: dict[str, Any] = {}
+    action: Short | None = None
+    args: ActionArgs = {}
     scene: ID | None = None
     # Schedules that set the same thing (open 08:30 / close 18:00) share a group: at
     # start the latest transition of the group is run if it was missed.

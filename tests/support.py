@@ -98,6 +98,20 @@ def relay_config(
     return path
 
 
+# A second board behind the same gateway (unit 2), for `relay_config(extra=...)`.
+SECOND_BOARD = """
+[[device]]
+id = "relay-2"
+kind = "power"
+driver = "modbus-relay"
+bus = "gw"
+unit = 2
+poll_ms = 200
+[device.options]
+channels = 4
+"""
+
+
 def bare_config(tmp_path: Path, extra: str = "") -> Path:
     """A config with no buses and no devices (plugins' tests), plus `extra`."""
     text = f"""

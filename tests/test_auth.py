@@ -35,6 +35,8 @@ REQUIRED = {
     "POST /api/v1/devices/{device_id}/actions/{action}": "operator",
     "GET /api/v1/events": "viewer",
     "GET /api/v1/audit": "admin",
+    # Prometheus scrapes with a viewer token (docs/metrics.md)
+    "GET /metrics": "viewer",
     # schedules
     "GET /api/v1/schedules": "viewer",
     "GET /api/v1/schedules/{schedule_id}": "viewer",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from drivers.modbus.emulator import ModbusEmulator
-from tests.support import relay_config, running, wait_for
+from tests.support import SECOND_BOARD, relay_config, running, wait_for
 
 
 class CountingListener:
@@ -79,18 +79,7 @@ async def test_gateway_loss_and_return(tmp_path: Path, modbus: ModbusEmulator) -
 async def test_silent_board_is_unavailable_and_its_neighbour_is_not(
     tmp_path: Path, modbus: ModbusEmulator
 ) -> None:
-    extra = """
-    [[device]]
-    id = "relay-2"
-    kind = "power"
-    driver = "modbus-relay"
-    bus = "gw"
-    unit = 2
-    poll_ms = 200
-    [device.options]
-    channels = 4
-    """
-    async with running(relay_config(tmp_path, modbus.port, extra=extra)) as hall:
+    async with running(relay_config(tmp_path, modbus.port, extra=SECOND_BOARD)) as hall:
         one, two = hall.host.devices.get("relay"), hall.host.devices.get("relay-2")
         await wait_for(lambda: one.available and two.available)
         modbus.silent_units.add(2)

@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from daemon import __version__
-from daemon.api import audit, devices, errors, events, health
+from daemon.api import audit, devices, errors, events, health, metrics
 from daemon.api import panel as panel_api
 from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
 from daemon.api.errors import ERRORS
+from daemon.api.limits import BodyLimit
 from daemon.host import Host, Mount
 from daemon.panel import site as panel_site
 
@@ -33,6 +34,7 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     )
     app.state.host = host
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=host.config.api.max_body_kb * 1024)
     app.include_router(health.router, prefix=API)
     for router in (devices.router, events.router, audit.router):
         app.include_router(router, prefix=API, responses=ERRORS)
@@ -40,6 +42,7 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(schedules_api.router, prefix=API, responses=ERRORS)
     app.include_router(seats_api.router, prefix=API, responses=ERRORS)
     app.include_router(panel_api.router, prefix=API, responses=ERRORS)
+    app.include_router(metrics.router, responses=ERRORS)  # at /metrics, where Prometheus looks
     for plugin_name, router in host.plugins.api_routers(host):
         if isinstance(router, Mount):
             app.include_router(router.router, prefix=router.prefix, responses=ERRORS)

@@ -26,12 +26,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from daemon import __version__
 from daemon.config import DeviceConfig
 from daemon.controls import controls
 from daemon.kinds import Kind, State
 from daemon.mqtt.topics import Topics
 
-ORIGIN = {"name": "gridhall", "sw_version": "0.1.0"}  # who sent the config, for HA's logs
+ORIGIN = {"name": "gridhall", "sw_version": __version__}  # who sent the config, for HA's logs
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import os
 import tty
+from collections import deque
 from enum import StrEnum
 from typing import Any
 
 from drivers.emulators.base import Emulator
 
 GARBAGE = b"\x00\xff\x13\x37garbage\xfe\r\n"
+EMULATOR_LOG = 1000
 
 
 class Fault(StrEnum):
@@ -49,7 +51,9 @@ class StreamEmulator(Emulator):
         super().__init__(host, port, options if options is not None else self.Options())
         self.fault = Fault.NONE
         self.connections = 0
-        self.received: list[bytes] = []  # every chunk controllers sent, for tests
+        # The latest chunks controllers sent, for tests; bounded, as the demo runs for
+        # months (EMULATOR_LOG is the bound of every emulator's own log).
+        self.received: deque[bytes] = deque(maxlen=EMULATOR_LOG)
         self._server: asyncio.Server | None = None
         self._sessions: set[Session] = set()
         self._pty_master: int | None = None

@@ -2,13 +2,15 @@
 
 Each unit has `coils` coils and `registers` holding registers, all starting at 0 or at
 the values given. Tests read and write the device's side with `coils()`, `set_coils()`,
-`registers()` and `set_registers()`, and stop and restart it to cut the line.
+`registers()` and `set_registers()`, stop and restart it to cut the line, and make it
+answer odd frames with `mangle` (a function from each answer to what is sent instead).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, cast
 
@@ -43,6 +45,8 @@ class ModbusEmulator(Emulator):
         # Fault injection: (unit, register) pairs whose writes are acknowledged and then
         # dropped, as a drive in keypad (local) mode does with remote commands.
         self.ignored_writes: set[tuple[int, int]] = set()
+        # Fault injection: every answer goes through it (bits flipped, cut short...).
+        self.mangle: Callable[[bytes], bytes] | None = None
         self.connections = 0
         # (time.time(), unit, address, values) of the latest coil writes, for tests and
         # benches that check when a command reached the board; bounded for the demo.
@@ -54,6 +58,8 @@ class ModbusEmulator(Emulator):
         at = 0 if self.rtu else 6
         if sending and len(packet) > at and packet[at] in self.silent_units:
             return b""
+        if sending and self.mangle is not None:
+            return self.mangle(packet)
         return packet
 
     def _trace_connect(self, connected: bool) -> None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from typing import Annotated
 
 from pydantic import Field
 
 from daemon.mqtt.client import ClientSettings, Message, MqttClient, Will
 from drivers.emulators.base import Emulator, EmulatorOptions
+from drivers.emulators.stream import EMULATOR_LOG
 
 
 class TasmotaOptions(EmulatorOptions):
@@ -37,7 +39,7 @@ class TasmotaEmulator(Emulator):
         super().__init__(host, port, options or TasmotaOptions())
         self.relays = [False] * self.options.relays
         self.switched = 0  # commands that changed a relay
-        self.history: list[tuple[bool, ...]] = []  # the relays after every change
+        self.history: deque[tuple[bool, ...]] = deque(maxlen=EMULATOR_LOG)  # after each change
         self.fan_speed = 0
         self._client: MqttClient | None = None
         self._connected = asyncio.Event()

@@ -21,13 +21,14 @@ import hashlib
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from drivers.emulators.base import EmulatorOptions
-from drivers.emulators.stream import Session, StreamEmulator
+from drivers.emulators.stream import EMULATOR_LOG, Session, StreamEmulator
 
 _COMMAND = re.compile(r"%([0-9])([A-Za-z0-9]{4}) ?(.*)")
 _POWER_CODES = {"off": "0", "on": "1", "cooling": "2", "warming": "3"}
@@ -72,7 +73,7 @@ class PJLinkEmulator(StreamEmulator):
         self.half_replies = False
         self.reply_delay_s = 0.0
         self.idle_drops = 0
-        self.log: list[tuple[str, str]] = []
+        self.log: deque[tuple[str, str]] = deque(maxlen=EMULATOR_LOG)
         self._handlers: dict[str, Callable[[str], str]] = {
             "POWR": self._powr,
             "INPT": self._inpt,

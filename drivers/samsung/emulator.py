@@ -16,6 +16,7 @@ it, and a test may change it meanwhile, as a front panel or a remote would.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,7 +24,7 @@ from pydantic import Field, field_validator
 
 from daemon.errors import ProtocolError
 from drivers.emulators.base import EmulatorOptions
-from drivers.emulators.stream import Session, StreamEmulator
+from drivers.emulators.stream import EMULATOR_LOG, Session, StreamEmulator
 from drivers.samsung import protocol as mdc
 
 Byte = Annotated[int, Field(ge=0, le=255)]
@@ -69,7 +70,7 @@ class MDCEmulator(StreamEmulator):
         }
         self.half_replies = False
         # Every well-formed request, as (display id, command, data), for tests.
-        self.requests: list[tuple[int, int, bytes]] = []
+        self.requests: deque[tuple[int, int, bytes]] = deque(maxlen=EMULATOR_LOG)
 
     # -- the line -------------------------------------------------------------------------
     def _frames(self, session: Session, data: bytes) -> list[mdc.Frame]:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from daemon import bounds
 from daemon.api.deps import Operator, Viewer
 from daemon.errors import BadArguments, NotFound, Refused
 from daemon.host import Host
@@ -33,10 +34,10 @@ class Assignment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     person: Annotated[str, Field(min_length=1, max_length=64)]
-    name: str | None = None
-    phone: str | None = None
-    id_number: str | None = None
-    since: Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None
+    name: Annotated[str, Field(max_length=bounds.NAME)] | None = None
+    phone: bounds.Short | None = None
+    id_number: bounds.Short | None = None
+    since: Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", max_length=10)] = None
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:

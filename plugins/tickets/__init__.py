@@ -114,6 +114,22 @@ def gridhall_mqtt_connected(mqtt: Any, host: Host) -> None:
 
 
 @hookimpl
+def gridhall_metrics(host: Host) -> list[Any]:
+    from plugins.tickets.metrics import TicketMetrics
+
+    state = live.get(host)
+    state.metrics = TicketMetrics(host)
+    return [state.metrics]
+
+
+@hookimpl
+def gridhall_ticket_changed(change: dict[str, Any], host: Host) -> None:
+    metrics = live.get(host).metrics
+    if metrics is not None:
+        metrics.changed(change)
+
+
+@hookimpl
 def gridhall_ticket_changes(after: int, limit: int, host: Host) -> list[dict[str, Any]]:
     # firstresult hooks stay synchronous: a read-only connection of its own (WAL lets it
     # read beside the daemon's writer) answers without the store's thread.

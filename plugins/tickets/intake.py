@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from daemon.bounds import LIST, SHORT
 from daemon.calendar import Calendar
 from daemon.errors import BadArguments, GridhallError
 from plugins.tickets import changes, live, workflow
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
     from daemon.host import Host
 
 Short = Annotated[str, Field(min_length=1, max_length=200)]
+# Answers to the category's Open311 attributes: a code (or several) or a value each.
+Answer = Short | int | float | bool | None | Annotated[list[Short], Field(max_length=LIST)]
+GridCode = Annotated[str, Field(pattern=r"^\d{14,24}$", max_length=24)]
+Attributes = Annotated[
+    dict[Annotated[str, Field(max_length=SHORT)], Answer], Field(max_length=LIST)
+]
 
 
 class ReportIn(BaseModel):
@@ -46,12 +53,12 @@ class ReportIn(BaseModel):
     address: Short | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
-    grid: Annotated[str, Field(pattern=r"^\d{14,24}$")] | None = None  # when there is no point
+    grid: GridCode | None = None  # when there is no point
     reporter: Short | None = None  # a grid person id, when a grid member reports
     reporter_name: Short | None = None
     reporter_contact: Short | None = None
     media_url: Annotated[str, Field(max_length=2000)] | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     idem_key: Short | None = None  # the source's own id: a repeat makes no second ticket
     channel: Channel | None = None
     major: bool | None = None  # the category's when absent

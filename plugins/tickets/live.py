@@ -18,6 +18,7 @@ from plugins.tickets.config import TicketsConfig
 if TYPE_CHECKING:
     from daemon.host import Host
     from plugins.tickets.changes import Teller
+    from plugins.tickets.metrics import TicketMetrics
     from plugins.tickets.watcher import Watcher
 
 NAME = "tickets"
@@ -30,6 +31,7 @@ class Live:
     watcher: Watcher | None = None
     mqtt: Any = None  # daemon.mqtt.bridge.PluginMqtt of the current connection
     told: Teller | None = None  # tells committed changes, in order
+    metrics: TicketMetrics | None = None  # made with the daemon, for GET /metrics
 
     def teller(self, host: Host) -> Teller:
         if self.told is None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from daemon.bounds import LIST
 from daemon.errors import BadArguments, NotFound, Refused
 from plugins.tickets import changes, live, workflow
 from plugins.tickets.config import TicketsConfig, Tier
@@ -48,12 +49,12 @@ class RegisterArgs(Args):
     major: bool | None = None
     days: Annotated[float, Field(gt=0)] | None = None  # within a ranged deadline ("10-15wd")
     lead: Party | None = None  # a hard case's lead department (会商确定牵头部门)
-    co: list[Party] = []  # the other responsible departments
+    co: Annotated[list[Party], Field(max_length=LIST)] = []  # the other responsible departments
 
 
 class DispatchArgs(Args):
     handler: Party | None = None  # default: by tier (the member, the department, the lead)
-    co: list[Party] = []
+    co: Annotated[list[Party], Field(max_length=LIST)] = []
 
 
 class ReportArgs(Args):

@@ -46,6 +46,13 @@ def gridhall_api_routers(host: Host) -> list[Any]:
 
 
 @hookimpl
+def gridhall_metrics(host: Host) -> list[Any]:
+    from plugins.timebank.metrics import TimebankMetrics
+
+    return [TimebankMetrics(host)]
+
+
+@hookimpl
 async def gridhall_startup(host: Host) -> None:
     config = feed.config_of(host)
 

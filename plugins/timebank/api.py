@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.api.deps import Viewer, require
 from daemon.auth import Principal
+from daemon.bounds import Short
 from daemon.errors import BadArguments, NotFound, Refused
 from daemon.host import Host
 from plugins.timebank import accounts, ledger, reports
@@ -58,7 +59,7 @@ class OpenAccount(AccountChange):
 
 class AwardRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rule: str
+    rule: Short
     account: AccountRef
     minutes: Annotated[int | None, Field(gt=0, le=24 * 60)] = None  # per_hour rules
     memo: Memo = None
@@ -75,7 +76,7 @@ class TransferRequest(BaseModel):
 class RedemptionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account: AccountRef
-    item: str
+    item: Short
     memo: Memo = None
 
 

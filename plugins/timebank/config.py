@@ -31,7 +31,9 @@ PERSON_KINDS = ("member", "resident")
 TICKET_PAYEES = ("reporter", "handler", "member")
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
-AccountRef = Annotated[str, Field(pattern=r"^(member|resident|organisation|pool):\S{1,128}$")]
+AccountRef = Annotated[
+    str, Field(pattern=r"^(member|resident|organisation|pool):\S{1,128}$", max_length=141)
+]
 Scalar = str | int | bool | None
 
 

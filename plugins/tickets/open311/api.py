@@ -28,6 +28,20 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 FORM = "application/x-www-form-urlencoded"
 Jurisdiction = Annotated[str | None, Query(description="this endpoint's jurisdiction_id")]
 ApiKey = Annotated[str | None, Query(description="needed when reads are not public")]
+
+
+def _form_field(schema: dict[str, Any]) -> dict[str, Any]:
+    """A form field's schema from the model's: all are text on the wire, with the
+    model's bounds (a number's text is short)."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string":
+            return {
+                "type": "string",
+                **{k: option[k] for k in ("maxLength", "pattern") if k in option},
+            }
+    return {"type": "string", "maxLength": 32}
+
+
 _POST_BODY = {
     "requestBody": {
         "required": True,
@@ -36,9 +50,13 @@ _POST_BODY = {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        **{name: {"type": "string"} for name in PostIn.model_fields},
+                        **{
+                            name: _form_field(field)
+                            for name, field in PostIn.model_json_schema()["properties"].items()
+                        },
                         "attribute[code]": {
                             "type": "string",
+                            "maxLength": service_requests.ATTRIBUTE_CHARS,
                             "description": "an answer to the service's attribute `code`; "
                             "`attribute[code][]` repeated for a multivaluelist",
                         },

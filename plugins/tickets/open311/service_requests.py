@@ -35,6 +35,8 @@ _ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
 _GRID = re.compile(r"^\d{14,24}$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 Short = Annotated[str, Field(max_length=200)]
+ATTRIBUTES = 100  # attributes in one request, and values of one multivaluelist
+ATTRIBUTE_CHARS = 2000  # one attribute's value
 
 
 class PostIn(BaseModel):
@@ -42,8 +44,8 @@ class PostIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str | None = None
-    jurisdiction_id: str | None = None
+    api_key: Short | None = None
+    jurisdiction_id: Short | None = None
     service_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     long: Annotated[float, Field(ge=-180, le=180)] | None = None
@@ -91,7 +93,11 @@ def parse_form(body: bytes) -> tuple[PostIn, dict[str, list[str]]]:
     attributes: dict[str, list[str]] = {}
     for name, value in pairs:
         if m := _ATTRIBUTE.match(name):
+            if len(value) > ATTRIBUTE_CHARS:
+                raise Open311Error(400, f"{name}: at most {ATTRIBUTE_CHARS} characters")
             attributes.setdefault(m.group(1), []).append(value)
+            if len(attributes) > ATTRIBUTES or len(attributes[m.group(1)]) > ATTRIBUTES:
+                raise Open311Error(400, f"at most {ATTRIBUTES} attributes, and values of one")
         elif name in fields:
             raise Open311Error(400, f"{name} is given twice")
         elif value != "":  # the spec: an empty argument is one not given
