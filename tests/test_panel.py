@@ -233,3 +233,17 @@ def test_the_wheel_carries_the_page() -> None:
         root = folder.parent
         covered = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
         assert {p for p in folder.rglob("*") if p.is_file()} <= covered, package
+
+
+async def test_the_api_docs_fetch_nothing_from_other_hosts(hall: Running) -> None:
+    """/docs (Swagger UI) is served from package files: a closed network shows it."""
+    page = await hall.client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls, page.text
+    assert not [u for u in urls if "://" in u], urls
+    for url in urls:
+        r = await hall.client.get(url)
+        assert r.status_code == 200, url
+    bundle = next(u for u in urls if u.endswith("swagger-ui-bundle.js"))
+    assert len((await hall.client.get(bundle)).content) > 100_000

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from daemon import __version__
 from daemon.api import audit, devices, errors, events, health, metrics
@@ -25,10 +26,12 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
 def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     """`lifespan` opens and closes what the app owns (the daemon's start and stop)."""
-    app = FastAPI(
+    # The API docs' page from files in a package, not a CDN: a hall's network is closed.
+    app = FastAPIOffline(
         title="gridhall",
         version=__version__,
         docs_url="/docs",
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
