@@ -15,6 +15,7 @@ from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
 from daemon.api.errors import ERRORS
+from daemon.api.prefixed import App
 from daemon.host import Host, Mount
 from daemon.panel import site as panel_site
 
@@ -24,7 +25,7 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
 def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     """`lifespan` opens and closes what the app owns (the daemon's start and stop)."""
-    app = FastAPI(
+    app = App(  # each router asked only for paths its routes can match (prefixed.py)
         title="gridhall",
         version=__version__,
         docs_url="/docs",
