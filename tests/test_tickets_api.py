@@ -67,6 +67,22 @@ async def test_a_report_is_routed_by_point_and_category(hall: Running) -> None:
     assert (t4["grid"], t4["member"]) == (G4, "M4")
 
 
+async def test_the_answer_is_the_ticket_as_it_is_read(hall: Running) -> None:
+    fields = {
+        "description": '路灯不亮，已经三天了 "quoted" \\ back',
+        "attributes": {"volume": "pile", "n": 2.5, "list": [1, None, "二"]},
+        "reporter_name": "张三丰",
+    }
+    r = await report(hall, category="city.parking", **fields)
+    assert r.status_code == 201 and r.headers["content-type"] == "application/json"
+    made = r.json()
+    read = await get(hall, made["id"], "reporter")  # the same role: the same masking
+    assert made == {k: v for k, v in read.items() if k not in ("history", "parties", "next")}
+    assert made["description"] == fields["description"]
+    assert made["attributes"] == fields["attributes"]
+    assert isinstance(made["created_at"], float) and made["major"] is False
+
+
 async def test_simple_and_hard_cases_skip_the_competent_department(hall: Running) -> None:
     simple = (await report(hall, category="city.litter")).json()
     assert (simple["tier"], simple["competent"]) == ("simple", None)
