@@ -10,49 +10,33 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from daemon.api.prefixed import App, Prefixed
 
 
+def answering(router: APIRouter, method: str, path: str, name: str) -> None:
+    """A route that answers its name and the path's parameters."""
+
+    async def endpoint(request: Request) -> dict[str, Any]:
+        return {"route": name, **request.path_params}
+
+    router.add_api_route(path, endpoint, methods=[method], name=name)
+
+
 def routers() -> list[tuple[APIRouter, dict[str, Any]]]:
-    first = APIRouter(prefix="/things")
-
-    @first.get("/{thing_id:int}")
-    async def thing(thing_id: int) -> dict[str, Any]:
-        return {"route": "thing", "id": thing_id}
-
-    @first.post("/{thing_id}/run")
-    async def run(thing_id: str) -> dict[str, Any]:
-        return {"route": "run", "id": thing_id}
-
-    at_prefix = APIRouter()
-
-    @at_prefix.post("")
-    async def create() -> dict[str, Any]:
-        return {"route": "create"}
-
-    @at_prefix.get("/overdue")
-    async def overdue() -> dict[str, Any]:
-        return {"route": "overdue"}
-
-    formats = APIRouter()
-
-    @formats.get("/discovery.{fmt}")
-    async def discovery(fmt: str) -> dict[str, Any]:
-        return {"route": "discovery", "fmt": fmt}
-
-    @formats.get("/{rest:path}")
-    async def rest(rest: str) -> dict[str, Any]:
-        return {"route": "rest", "rest": rest}
-
-    nested = APIRouter()
-    inner = APIRouter()
-
-    @inner.get("/deep")
-    async def deep() -> dict[str, Any]:
-        return {"route": "deep"}
-
+    first, at_prefix, formats = APIRouter(prefix="/things"), APIRouter(), APIRouter()
+    nested, inner = APIRouter(), APIRouter()
+    for router, method, path, name in [
+        (first, "GET", "/{thing_id:int}", "thing"),
+        (first, "POST", "/{thing_id}/run", "run"),
+        (at_prefix, "POST", "", "create"),
+        (at_prefix, "GET", "/overdue", "overdue"),
+        (formats, "GET", "/discovery.{fmt}", "discovery"),
+        (formats, "GET", "/{rest:path}", "rest"),
+        (inner, "GET", "/deep", "deep"),
+    ]:
+        answering(router, method, path, name)
     nested.include_router(inner, prefix="/inner")
     return [
         (first, {"prefix": "/api/v1"}),
