@@ -173,7 +173,17 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
         tokens["guest"] = await auth.create_token(hall.host.store, "guest", "guest")
         for plugin_role in OFF_LADDER:
             tokens[plugin_role] = await auth.create_token(hall.host.store, plugin_role, plugin_role)
-        paths = hall.daemon.app.openapi()["paths"]
+        openapi = hall.daemon.app.openapi()
+        paths = openapi["paths"]
+        # Clients and /docs learn the scheme from the OpenAPI: every route with a role
+        # names it.
+        assert openapi["components"]["securitySchemes"] == {
+            "HTTPBearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token from `gridhall token create`.",
+            }
+        }
         checked = set()
         for path, methods in paths.items():
             if path == "/api/v1/health":
@@ -191,11 +201,13 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                 key = f"{method.upper()} {path}"
                 assert key in REQUIRED, f"{key}: add its least role to REQUIRED"
                 role = REQUIRED[key]
+                assert methods[method].get("security") == [{"HTTPBearer": []}], key
                 r = await hall.client.request(method, url)
                 assert r.status_code == 401, key
                 assert r.json()["error"]["code"] == "unauthorized"
-                bad = {"Authorization": "Bearer gh_not-a-real-token"}
-                assert (await hall.client.request(method, url, headers=bad)).status_code == 401
+                for bad in ("Bearer gh_not-a-real-token", f"Basic {tokens['admin']}", "Bearer"):
+                    r = await hall.client.request(method, url, headers={"Authorization": bad})
+                    assert r.status_code == 401, (key, bad)
                 below, beside = OFF_LADDER.get(role) or (LADDER[LADDER.index(role) - 1], [])
                 for other in (below, *beside):
                     r = await hall.client.request(method, url, headers=auth_as(tokens[other]))

@@ -6,12 +6,15 @@ zone with daylight saving, and bad periods."""
 from __future__ import annotations
 
 import random
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from plugins.tickets import rollup
 from plugins.tickets.synthetic import Fate
 from plugins.tickets.workflow import (
     CLOSED,
@@ -252,6 +255,24 @@ async def test_the_rollup_answers_as_the_tickets_do(hall: Any) -> None:
 
     await hall.host.store.write(transitions)
     await same_both_ways(hall)
+
+
+async def test_the_triggers_build_no_table_per_ticket(hall: Any) -> None:
+    # An `IN (...)` of three or more constants makes SQLite build an ephemeral table
+    # each time a statement runs: in a trigger, for every ticket written. Each upsert
+    # may make one, for the four dimensions it joins; no more.
+    def programs(conn: sqlite3.Connection) -> list[int]:
+        found = []
+        for trigger in rollup.trigger_sql():
+            body = trigger.split(" BEGIN\n", 1)[1].rsplit("\nEND", 1)[0]
+            for statement in body.split(";\n"):
+                plain = re.sub(r"\b(NEW|OLD)\.\w+", "?", statement.rstrip(";"))
+                program = conn.execute(f"EXPLAIN {plain}", [None] * plain.count("?"))
+                found.append([row[1] for row in program].count("OpenEphemeral"))
+        return found
+
+    made = await hall.host.store.read(programs)
+    assert made == [1] * 16
 
 
 async def test_a_rolled_back_write_is_never_counted(hall: Any) -> None:

@@ -6,6 +6,7 @@ running its scene on a real relay board (the Modbus emulator)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 
 from daemon.clock import ManualClock
+from daemon.hookspecs import hookimpl
 from drivers.modbus.emulator import ModbusEmulator
+from plugins.tickets import watcher
 from tests.support import Running, relay_config, wait_for
 from tests.ticket_support import (
     CATALOG,
@@ -232,4 +235,66 @@ async def test_a_step_in_an_unknown_year_waits_for_its_calendar(
         await at(hall, "2027-01-04T17:30")
         assert [(a["kind"], a["ticket"], a["level"]) for a in heard.alerts[2:]] == [
             ("escalated", fight, "street")
+        ]
+
+
+DRILL = """
+[[category]]
+code = "city.drill"
+name = "演练"
+group = "city"
+tier = "simple"
+deadline = "10m"
+"""
+
+
+class ReportsWhenTold:
+    """Files a ten-minute drill when it hears its first alert: the watcher is still
+    planning then (it tells before it sleeps again)."""
+
+    def __init__(self) -> None:
+        self.hall: Running | None = None
+        self.filed: list[int] = []
+
+    @hookimpl
+    async def gridhall_ticket_alert(self, alert: dict[str, Any]) -> None:
+        if self.hall is not None and not self.filed:
+            r = await report(self.hall, category="city.drill", lon=None, lat=None)
+            self.filed.append(int(r.json()["id"]))
+
+
+@pytest.mark.parametrize("read_missed_it", [False, True])
+async def test_a_report_made_while_the_watcher_plans_is_watched(
+    config: Path, heard: Heard, monkeypatch: pytest.MonkeyPatch, read_missed_it: bool
+) -> None:
+    (config.parent / "categories.toml").write_text(CATALOG + DRILL, encoding="utf-8")
+    if read_missed_it:
+        # The watcher's read of the next alert ran before the drill's commit (a report
+        # that lands between that read and the sleep): the first read after it misses it.
+        next_alert, missed = watcher._next_alert, []
+
+        def before_the_drill(conn: sqlite3.Connection) -> float | None:
+            drills = conn.execute("SELECT count(*) FROM tickets WHERE category = 'city.drill'")
+            if missed or not drills.fetchone()[0]:
+                return next_alert(conn)
+            missed.append(True)
+            row = conn.execute(
+                "SELECT min(next_alert_at) FROM tickets WHERE done_at IS NULL "
+                "AND category != 'city.drill'"
+            ).fetchone()
+            return None if row[0] is None else float(row[0])
+
+        monkeypatch.setattr(watcher, "_next_alert", before_the_drill)
+    filer = ReportsWhenTold()
+    clock = ManualClock(local("2026-01-05T09:00"))
+    async with tickets_at(config, clock, plugin_host((heard, "heard"), (filer, "filer"))) as hall:
+        filer.hall = hall
+        fight = await file(hall, category="security.fight")  # reminder 10:36, due 11:00
+        await at(hall, "2026-01-05T10:36")
+        (drill,) = filer.filed  # due 10:46: its reminder, at 10:44, is the next alert
+        await at(hall, "2026-01-05T10:44")
+        said = [(a["kind"], a["ticket"], a["at"]) for a in heard.alerts]
+        assert said == [
+            ("reminder", fight, epoch("2026-01-05T10:36")),
+            ("reminder", drill, epoch("2026-01-05T10:44")),
         ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 from daemon.clock import ManualClock
 from daemon.hookspecs import hookimpl
+from daemon.store import CORE_MIGRATIONS, Store
+from plugins.tickets.tables import MIGRATIONS
 from tests.grid_support import at
 from tests.support import Running, wait_for
 from tests.ticket_support import (
@@ -65,6 +68,22 @@ async def test_a_report_is_routed_by_point_and_category(hall: Running) -> None:
     lon, lat = at(1.5, 1.5)
     t4 = (await report(hall, lon=lon, lat=lat)).json()
     assert (t4["grid"], t4["member"]) == (G4, "M4")
+
+
+async def test_the_answer_is_the_ticket_as_it_is_read(hall: Running) -> None:
+    fields = {
+        "description": '路灯不亮，已经三天了 "quoted" \\ back',
+        "attributes": {"volume": "pile", "n": 2.5, "list": [1, None, "二"]},
+        "reporter_name": "张三丰",
+    }
+    r = await report(hall, category="city.parking", **fields)
+    assert r.status_code == 201 and r.headers["content-type"] == "application/json"
+    made = r.json()
+    read = await get(hall, made["id"], "reporter")  # the same role: the same masking
+    assert made == {k: v for k, v in read.items() if k not in ("history", "parties", "next")}
+    assert made["description"] == fields["description"]
+    assert made["attributes"] == fields["attributes"]
+    assert isinstance(made["created_at"], float) and made["major"] is False
 
 
 async def test_simple_and_hard_cases_skip_the_competent_department(hall: Running) -> None:
@@ -321,6 +340,24 @@ async def test_the_overdue_board_most_overdue_first(hall: Running) -> None:
         "/api/v1/tickets/overdue", params={"department": "police"}, headers=headers
     )
     assert [t["id"] for t in r.json()["tickets"]] == [fight]
+    # Filtered, the counts are the filter's: a department responsible, or told as a
+    # party (urban, the competent department of parking's group, once dispatched).
+    for transition in ("register", "dispatch"):
+        assert (await step(hall, parking, transition)).status_code == 200
+    for params, ids, counts in [
+        ({"department": "police"}, [fight, parking], (1, 1)),
+        ({"department": "urban"}, [parking], (0, 1)),
+        ({"department": "sanitation"}, [litter, late], (1, 1)),
+        ({"category": "city.litter"}, [litter, late], (1, 1)),
+        ({"street": G1[:9], "category": "security.fight"}, [fight], (1, 0)),
+        ({"grid": "nowhere"}, [], (0, 0)),
+    ]:
+        r = await hall.client.get(
+            "/api/v1/tickets/overdue", params={"within_h": 200, **params}, headers=headers
+        )
+        board = r.json()
+        assert [t["id"] for t in board["tickets"]] == ids, params
+        assert (board["overdue"], board["near"]) == counts, params
     r = await hall.client.get("/api/v1/tickets", params={"overdue": True}, headers=headers)
     assert {t["id"] for t in r.json()["tickets"]} == {litter, fight}
 
@@ -415,3 +452,42 @@ async def test_a_listener_may_make_a_change_of_its_own(tmp_path: Path) -> None:
         "collect", "register", "dispatch", "accept", "report", "verify", "evaluate",
     ]  # fmt: skip
     assert t["history"][-1]["actor"] == "auto"
+
+
+async def test_a_store_from_before_the_boards_index_is_upgraded(tmp_path: Path) -> None:
+    """Tickets written under migration 3 (the board's index on deadlines alone) are on
+    the board after the upgrade to 4, which replaces that index."""
+    config = tickets_config(tmp_path)
+    store = Store(tmp_path / "gridhall.db")
+    await store.open()
+    await store.migrate(CORE_MIGRATIONS + [m for m in MIGRATIONS if m.version <= 3])
+    due = epoch("2026-01-05T11:00")
+
+    def old_ticket(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO ticket_departments (id, name, level) VALUES ('police', 'p', 'district')"
+        )
+        conn.execute(
+            "INSERT INTO ticket_categories (code, name, tier, department, deadline) "
+            "VALUES ('security.fight', 'f', 'coordination', 'police', '2h')"
+        )
+        conn.execute(
+            "INSERT INTO tickets (channel, category, tier, state, department, created_at, "
+            "due_at, updated_at) VALUES ('api', 'security.fight', 'coordination', "
+            "'collected', 'police', ?, ?, ?)",
+            (due - 7200, due, due - 7200),
+        )
+
+    await store.write(old_ticket)
+    await store.close()
+    async with tickets_at(config, ManualClock(local("2026-01-05T12:00"))) as hall:
+        indexes = await hall.host.store.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets'"
+        )
+        names = {row["name"] for row in indexes}
+        assert "tickets_open_board" in names and "tickets_open_due" not in names
+        for params in ({}, {"department": "police"}):
+            r = await hall.client.get(
+                "/api/v1/tickets/overdue", params=params, headers=hall.as_role("viewer")
+            )
+            assert [(t["id"], t["overdue_s"]) for t in r.json()["tickets"]] == [(1, 3600)]

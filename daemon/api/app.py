@@ -7,16 +7,16 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi_offline import FastAPIOffline
 
 from daemon import __version__
-from daemon.api import audit, devices, errors, events, health, metrics
+from daemon.api import audit, devices, docs, errors, events, health, metrics
 from daemon.api import panel as panel_api
 from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
 from daemon.api.errors import ERRORS
 from daemon.api.limits import BodyLimit
+from daemon.api.prefixed import App
 from daemon.host import Host, Mount
 from daemon.panel import site as panel_site
 
@@ -26,17 +26,17 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
 def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     """`lifespan` opens and closes what the app owns (the daemon's start and stop)."""
-    # The API docs' page from files in a package, not a CDN: a hall's network is closed.
-    app = FastAPIOffline(
+    app = App(  # each router asked only for paths its routes can match (prefixed.py)
         title="gridhall",
         version=__version__,
-        docs_url="/docs",
+        docs_url=None,  # docs.install: the same page from package files, no CDN
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
     app.state.host = host
     errors.install(app)
+    docs.install(app)
     app.add_middleware(BodyLimit, max_bytes=host.config.api.max_body_kb * 1024)
     app.include_router(health.router, prefix=API)
     for router in (devices.router, events.router, audit.router):

@@ -48,7 +48,7 @@ class TicketMetrics:
         now = self.host.clock.now().timestamp()
         clauses, params = Filters(overdue=True).where(now)
         where = " AND ".join(clauses)
-        overdue_sql = f"SELECT count(*) FROM tickets INDEXED BY tickets_open_due WHERE {where}"
+        overdue_sql = f"SELECT count(*) FROM tickets INDEXED BY tickets_open_board WHERE {where}"
         async with self._lock:
             load = self.by_state is None
             if load:

@@ -52,6 +52,7 @@ class Watcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._until: float | None = None  # what it sleeps until (None: no ticket); inf: planning
+        self._asked: float | None = None  # the earliest alert asked for while it planned
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="tickets-deadlines")
@@ -64,13 +65,18 @@ class Watcher:
             self._task = None
 
     def wake_for(self, at: float) -> None:
-        if self._until is None or at < self._until:
+        if self._until == math.inf:
+            # Planning: it sleeps no later than this when done. Not a new plan at once:
+            # with reports arriving all the time, that planned again and again, a
+            # read and two writes each time between the reports' own commits.
+            self._asked = at if self._asked is None else min(self._asked, at)
+        elif self._until is None or at < self._until:
             self._wake.set()
 
     async def _run(self) -> None:
         clock = self.host.clock
         while True:
-            self._until = math.inf  # any ticket changed meanwhile: plan again
+            self._until, self._asked = math.inf, None
             self._wake.clear()
             try:
                 more = await self.tick(clock.now().timestamp())
@@ -80,6 +86,8 @@ class Watcher:
             except Exception:
                 log.exception("tickets: the deadline watcher failed; trying again in a minute")
                 nxt = clock.now().timestamp() + 60
+            if self._asked is not None:  # a ticket changed meanwhile, maybe after the read
+                nxt = self._asked if nxt is None else min(nxt, self._asked)
             self._until = nxt
             when = None if nxt is None else dt.datetime.fromtimestamp(nxt, dt.UTC)
             await clock.sleep_until(when, self._wake)
