@@ -73,7 +73,7 @@ async def test_a_report_is_routed_by_point_and_category(hall: Running) -> None:
 async def test_the_answer_is_the_ticket_as_it_is_read(hall: Running) -> None:
     fields = {
         "description": '路灯不亮，已经三天了 "quoted" \\ back',
-        "attributes": {"volume": "pile", "n": 2.5, "list": [1, None, "二"]},
+        "attributes": {"volume": "pile", "n": 2.5, "list": ["1", "二"], "none": None},
         "reporter_name": "张三丰",
     }
     r = await report(hall, category="city.parking", **fields)
