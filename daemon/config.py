@@ -159,6 +159,11 @@ class BusConfig(Section):
         }
 
 
+# A device's id is a segment of its MQTT topics (`<base>/<id>/state`); these segments
+# are the daemon's own, and a device named so would publish over them.
+RESERVED_DEVICE_IDS = frozenset({"bridge", "scenes", "seats"})
+
+
 class DeviceConfig(Section):
     id: ID
     kind: Kind
@@ -169,6 +174,16 @@ class DeviceConfig(Section):
     name: str | None = None
     poll_ms: Annotated[int, Field(ge=50, le=3_600_000)] = 1000
     options: dict[str, Any] = {}
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if v in RESERVED_DEVICE_IDS:
+            raise ValueError(
+                f"{v!r} is reserved: <base>/{v}/ is the daemon's own MQTT topic "
+                f"(reserved: {', '.join(sorted(RESERVED_DEVICE_IDS))})"
+            )
+        return v
 
     @field_validator("url")
     @classmethod

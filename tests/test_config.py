@@ -120,6 +120,18 @@ def test_device_needs_a_bus_or_url_and_a_matching_kind(tmp_path: Path) -> None:
     assert any(":1: " in m and "needs a bus or a url" in m for m in messages), messages
 
 
+@pytest.mark.parametrize("reserved", ["bridge", "scenes", "seats"])
+def test_a_device_may_not_take_the_daemons_own_mqtt_segment(tmp_path: Path, reserved: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[[device]]\nid = "{reserved}"\nkind = "fan"\nurl = "tcp://127.0.0.1:502"\n'
+        'driver = "vfd-fan"\n'
+    )
+    result = check(path)
+    assert result.returncode == 1
+    assert ":2: " in result.stderr and f"'{reserved}' is reserved" in result.stderr, result.stderr
+
+
 def test_line_map_handles_nested_tables_and_multiline_values() -> None:
     text = textwrap.dedent("""\
         [[device]]
