@@ -317,13 +317,14 @@ def check_on_disk(db: Path) -> int:
         conn.close()
 
 
-def check_store(db: Path, book: Book) -> None:
+def check_store(db: Path, book: Book, unanswered: int) -> None:
     """What the book says was acknowledged is in the store (the daemon restarted on
-    it), with what was acknowledged; what is there unacknowledged is whole."""
+    it), with what was acknowledged; what is there unacknowledged is whole, and there
+    are at most `unanswered` tickets whose answer was lost (one a client a kill)."""
     conn = read_only(db)
     try:
         _actions(conn, book)
-        _tickets(conn, book)
+        _tickets(conn, book, unanswered)
         _entries(conn, book)
         _edits_audited(conn)
     finally:
@@ -347,10 +348,11 @@ def _actions(conn: sqlite3.Connection, book: Book) -> None:
             assert {k: row[2].get(k) for k in args} == args, (who, row, args)
 
 
-def _tickets(conn: sqlite3.Connection, book: Book) -> None:
+def _tickets(conn: sqlite3.Connection, book: Book, unanswered: int) -> None:
     stored = dict(conn.execute("SELECT idem_key, id FROM tickets WHERE idem_key IS NOT NULL"))
     lost = {k: t for k, t in book.reports.items() if stored.get(k) != t}
     assert not lost, f"{len(lost)} ticket(s) answered 201 are gone: {list(lost)[:5]}"
+    assert len(stored) - len(book.reports) <= unanswered, (len(stored), len(book.reports))
     # Whole: every ticket has its creation, and its state is its last change's.
     broken = conn.execute(
         "SELECT t.id, t.state, e.to_state FROM tickets t "
