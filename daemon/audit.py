@@ -2,7 +2,9 @@
 
 A row is committed before the action's answer goes out, so an answered action is
 always in the trail, even after a kill -9. Rows go through the store's group commit:
-actions answered at the same moment share one fsync.
+actions answered at the same moment share one fsync. An edit of the store (a scene, a
+schedule) writes its row with `insert`, inside the edit's own transaction: an edit is
+never in force without its row, whatever moment a kill comes.
 """
 
 from __future__ import annotations
@@ -36,15 +38,22 @@ async def record(
         result,
         detail,
     )
+    await store.write_grouped(lambda conn: _insert(conn, row))
 
-    def insert(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO audit (at, who, what, target, args, cause, result, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
 
-    await store.write_grouped(insert)
+def insert(
+    conn: sqlite3.Connection, *, who: str, what: str, target: str | None, cause: str = "api"
+) -> None:
+    """An edit's row (result ok), in the transaction of the edit it records."""
+    _insert(conn, (time.time(), who, what, target, None, cause, "ok", None))
+
+
+def _insert(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    conn.execute(
+        "INSERT INTO audit (at, who, what, target, args, cause, result, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        row,
+    )
 
 
 async def recent(store: Store, limit: int = 100, target: str | None = None) -> list[dict[str, Any]]:

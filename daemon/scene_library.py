@@ -185,12 +185,11 @@ class SceneLibrary:
                 "updated_by = excluded.updated_by",
                 (kind, item.id, body, time.time(), who),
             )
+            # The edit and its row are one commit: a kill between the two would leave
+            # an edit in force that the trail does not show (the crash harness found it).
+            audit.insert(conn, who=who, what=f"edit_{kind}", target=f"{kind}:{item.id}")
 
         await self.host.store.write(run)
-        await audit.record(
-            self.host.store, who=who, what=f"edit_{kind}", target=f"{kind}:{item.id}",
-            args=None, cause="api", result="ok",
-        )  # fmt: skip
         await self._reload()
 
     async def delete(self, kind: str, ident: str, who: str) -> None:
@@ -200,13 +199,12 @@ class SceneLibrary:
             raise NotFound(f"no {kind} {ident!r}")
         if where == "config":
             raise Refused(f"{kind} {ident} is defined in the config file; change it there")
-        await self.host.store.write(
-            lambda conn: conn.execute("DELETE FROM scenes WHERE kind = ? AND id = ?", (kind, ident))
-        )
-        await audit.record(
-            self.host.store, who=who, what=f"delete_{kind}", target=f"{kind}:{ident}",
-            args=None, cause="api", result="ok",
-        )  # fmt: skip
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM scenes WHERE kind = ? AND id = ?", (kind, ident))
+            audit.insert(conn, who=who, what=f"delete_{kind}", target=f"{kind}:{ident}")
+
+        await self.host.store.write(run)
         await self.seed(self._config)
 
     # -- runs -------------------------------------------------------------------------------

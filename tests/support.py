@@ -325,19 +325,6 @@ def create_token_cli(config: Path, role: str = "admin", name: str = "test") -> s
     return out.stdout.strip()
 
 
-def run_clients(
-    count: int, client: Callable[[int], None], stop: threading.Event, join_s: float = 30
-) -> None:
-    """`client(worker)` in `count` threads, until `stop` is set (each client returns
-    when it sees it, or when its daemon is gone); then joined."""
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(count)]
-    for t in threads:
-        t.start()
-    stop.wait()
-    for t in threads:
-        t.join(timeout=join_s)
-
-
 @pytest.fixture
 def processes() -> Iterator[list[Process]]:
     """Daemons a test spawned; killed at the end whatever happened."""

@@ -35,6 +35,7 @@ REQUIRED = {
     "POST /api/v1/devices/{device_id}/actions/{action}": "operator",
     "GET /api/v1/events": "viewer",
     "GET /api/v1/audit": "admin",
+    "GET /api/v1/store/check": "admin",
     # Prometheus scrapes with a viewer token (docs/metrics.md)
     "GET /metrics": "viewer",
     # schedules

@@ -14,6 +14,7 @@ from daemon.api import panel as panel_api
 from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
+from daemon.api import store as store_api
 from daemon.api.errors import ERRORS
 from daemon.api.limits import BodyLimit
 from daemon.api.prefixed import App
@@ -39,7 +40,7 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     docs.install(app)
     app.add_middleware(BodyLimit, max_bytes=host.config.api.max_body_kb * 1024)
     app.include_router(health.router, prefix=API)
-    for router in (devices.router, events.router, audit.router):
+    for router in (devices.router, events.router, audit.router, store_api.router):
         app.include_router(router, prefix=API, responses=ERRORS)
     app.include_router(scenes_api.router, prefix=API, responses=ERRORS)
     app.include_router(schedules_api.router, prefix=API, responses=ERRORS)
