@@ -42,10 +42,19 @@ async def record(
 
 
 def insert(
-    conn: sqlite3.Connection, *, who: str, what: str, target: str | None, cause: str = "api"
+    conn: sqlite3.Connection,
+    *,
+    who: str,
+    what: str,
+    target: str | None,
+    cause: str = "api",
+    args: dict[str, Any] | None = None,
 ) -> None:
     """An edit's row (result ok), in the transaction of the edit it records."""
-    _insert(conn, (time.time(), who, what, target, None, cause, "ok", None))
+    _insert(
+        conn,
+        (time.time(), who, what, target, json.dumps(args) if args else None, cause, "ok", None),
+    )
 
 
 def _insert(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:

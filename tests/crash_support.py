@@ -34,6 +34,8 @@ TB = "/api/v1/timebank"
 FAMILY = [f"resident:crash-{i}" for i in range(1, 5)]  # one household: transfers pass
 # The rules' transitions: a change after the time bank's cursor with one of these is
 # an award or a reversal committed on the ticket's side and not yet on the bank's.
+SEAT = "dispatch-2"  # the demo's second seat: consoles 4 and 5
+SEAT_COMPUTERS = ("duty-pc", "video-pc", "hotline-pc")
 PAYING = ("register", "verify", "reopen", "invalidate")
 
 
@@ -74,6 +76,8 @@ class Book:
     schedule_in_flight: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     scenes: dict[str, str | None] = field(default_factory=dict)  # id -> name
     scene_in_flight: dict[str, str | None] = field(default_factory=dict)
+    layouts: dict[str, bool] = field(default_factory=dict)  # seat layout id -> saved (or deleted)
+    layout_in_flight: dict[str, bool] = field(default_factory=dict)
     answers: dict[str, int] = field(default_factory=dict)  # kind -> 2xx answers this round
     failures: list[str] = field(default_factory=list)  # what a client met that it should not
 
@@ -292,6 +296,34 @@ class Clients:
                     self.book.count("scene")
                 n += 1
 
+    def seats(self, name: str) -> None:
+        """A seat's layouts saved from routes set just before, every other one deleted;
+        the facility token logged in at the seat and out again between them."""
+        seat = f"/api/v1/seats/{SEAT}"
+        with self.http(self.tokens["facility"]) as http:
+            n = 0
+            while True:
+                lid = f"{name}-r{self.round}-{n}"
+                computer = SEAT_COMPUTERS[n % len(SEAT_COMPUTERS)]
+                r = self.call(
+                    http, "POST", f"{seat}/route", json={"console": 4, "computer": computer}
+                )
+                assert r.status_code == 200, r.text
+                r = self.call(http, "POST", f"{seat}/{'login' if n % 2 == 0 else 'logout'}")
+                assert r.status_code == 200, r.text
+                for gone in (False, True)[: 1 + n % 2]:
+                    self.book.layout_in_flight[lid] = not gone
+                    if gone:
+                        r = self.call(http, "DELETE", f"{seat}/layouts/{lid}")
+                    else:
+                        r = self.call(http, "PUT", f"{seat}/layouts/{lid}", json={"name": lid})
+                    assert r.status_code in (200, 204), (r.status_code, r.text)
+                    with self.book.lock:
+                        self.book.layouts[lid] = not gone
+                        del self.book.layout_in_flight[lid]
+                    self.book.count("layout")
+                n += 1
+
 
 # -- the checks ----------------------------------------------------------------------
 
@@ -394,6 +426,16 @@ def _edits_audited(conn: sqlite3.Connection) -> None:
         "SELECT 'schedule', id FROM schedules s WHERE seed IS NULL AND NOT EXISTS (SELECT 1 "
         "FROM audit a WHERE a.what = 'schedule.create' AND a.target = 'schedule:' || s.id)"
     ).fetchall()
+    unaudited += conn.execute(
+        "SELECT 'layout', id FROM seat_layouts s WHERE origin = 'api' AND owner = '' "
+        "AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.what = 'save_layout' "
+        "AND a.target = 'seat:' || s.seat AND json_extract(a.args, '$.layout') = s.id)"
+    ).fetchall()
+    unaudited += conn.execute(
+        "SELECT 'login', seat FROM seat_operators s WHERE NOT EXISTS (SELECT 1 FROM audit a "
+        "WHERE a.what = 'login' AND a.target = 'seat:' || s.seat AND a.who = s.operator "
+        "AND a.at >= s.since)"
+    ).fetchall()
     assert not unaudited, f"edits in force with no audit row: {unaudited[:5]}"
 
 
@@ -421,6 +463,11 @@ def check_api(http: httpx.Client, book: Book) -> None:
         if sid in book.scene_in_flight:
             allowed_names.append(book.scene_in_flight[sid])
         assert scenes.get(sid) in allowed_names, (sid, scenes.get(sid), allowed_names)
+    r = http.get(f"/api/v1/seats/{SEAT}/layouts")
+    layouts = {lay["id"] for lay in r.json()["seat"]}
+    for lid, saved in book.layouts.items():
+        allowed = {saved, book.layout_in_flight.get(lid, saved)}
+        assert (lid in layouts) in allowed, (lid, saved, book.layout_in_flight.get(lid))
     _awards_owed(http)
     for key, body in sorted(book.keys_in_flight.items()):
         # Sent again, as a client whose answer was lost would: 200 with the entry the

@@ -5,7 +5,8 @@ Writers (tests/crash_support.py): device actions on four devices (their audit ro
 ticket reports alone (the intake's group commit), tickets walked through the workflow
 to verify, reopen and invalidate (the time bank's awards and reversals through its
 feed), time-bank awards (keyed) and transfers through its API, schedules created,
-changed and deleted, scenes put, put again and deleted. After each kill: SQLite's
+changed and deleted, scenes put, put again and deleted, a seat's layouts saved and
+deleted and its operator logged in and out. After each kill: SQLite's
 integrity check and the ledger's invariants on the file as the kill left it (read
 only); after the restart, every acknowledged write there with what was acknowledged
 (an edit: its value or the one in flight; a delete: gone), every ticket whole, every
@@ -40,7 +41,7 @@ ROUNDS = 6  # kills: each a daemon start, a load of a second or two, the checks
 MAX_ROUNDS = 9  # more, only until a kill has caught a ticket change the bank had not paid
 SEED = 9
 # Each kind acknowledged at least this often in a round before the kill may come.
-WARM = {"action": 4, "report": 20, "step": 10, "entry": 4, "schedule": 4, "scene": 4}
+WARM = {"action": 4, "report": 20, "step": 10, "entry": 4, "schedule": 4, "scene": 4, "layout": 2}
 ACTORS = 2
 REPORTERS = 8  # the intake's group commit with reports arriving together
 DESKS = 3
@@ -121,6 +122,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path, processes: lis
         clients["timebank"] = _bind(load.timebank, "tb")
         clients["schedules"] = _bind(load.schedules, "sch")
         clients["scenes"] = _bind(load.scenes, "scn")
+        clients["seats"] = _bind(load.seats, "lay")
         load.start(clients)
         deadline = time.monotonic() + 30
         while any(book.answers.get(k, 0) < n for k, n in WARM.items()):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,9 @@ SEAT = ""  # the owner of a seat's own layouts
 PROFILE = "profile"  # an operator's layout kept at logout and restored at login
 
 Key = tuple[str, str, str]  # (seat, owner, id)
+# What commits with an edit in its transaction: its audit row, so that no edit is in
+# force without its row, whenever a kill comes.
+Also = Callable[[sqlite3.Connection], None]
 
 
 @dataclass(frozen=True)
@@ -142,13 +145,23 @@ class Layouts:
         name: str | None,
         routes: list[LayoutRoute],
         who: str,
+        also: Also | None = None,
     ) -> Layout:
+        """Save a layout; `also` (its audit row) commits in the same transaction."""
         layout = Layout(seat, owner, ident, name, tuple(routes), "api", time.time(), who)
-        await self.store.write(lambda conn: conn.execute(_UPSERT, _row(layout)))
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT, _row(layout))
+            if also is not None:
+                also(conn)
+
+        await self.store.write(run)
         self._all[(seat, owner, ident)] = layout
         return layout
 
-    async def delete(self, seat: str, owner: str, ident: str) -> Layout | None:
+    async def delete(
+        self, seat: str, owner: str, ident: str, also: Also | None = None
+    ) -> Layout | None:
         """Drop a layout saved through the API; the config's version, if any, comes
         back (and is returned). A layout only the config defines is refused (409)."""
         key = (seat, owner, ident)
@@ -161,6 +174,8 @@ class Layouts:
             conn.execute("DELETE FROM seat_layouts WHERE seat = ? AND owner = ? AND id = ?", key)
             if seed is not None:
                 conn.execute(_UPSERT, _row(seed))
+            if also is not None:
+                also(conn)
 
         await self.store.write(run)
         if seed is None:
@@ -190,19 +205,24 @@ class Presence:
         rows = await self.store.fetchall("SELECT seat, operator, since FROM seat_operators")
         self.at = {r["seat"]: Seated(r["operator"], r["since"]) for r in rows}
 
-    async def sit(self, seat: str, operator: str) -> Seated:
+    async def sit(self, seat: str, operator: str, also: Also) -> Seated:
         seated = Seated(operator, time.time())
-        await self.store.write(
-            lambda conn: conn.execute(
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT OR REPLACE INTO seat_operators (seat, operator, since) VALUES (?, ?, ?)",
                 (seat, operator, seated.since),
             )
-        )
+            also(conn)
+
+        await self.store.write(run)
         self.at[seat] = seated
         return seated
 
-    async def leave(self, seat: str) -> None:
-        await self.store.write(
-            lambda conn: conn.execute("DELETE FROM seat_operators WHERE seat = ?", (seat,))
-        )
+    async def leave(self, seat: str, also: Also) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM seat_operators WHERE seat = ?", (seat,))
+            also(conn)
+
+        await self.store.write(run)
         self.at.pop(seat, None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ from daemon.seats.config import (
     SeatConfig,
     WallConfig,
 )
-from daemon.seats.layouts import PROFILE, SEAT, Layout, Layouts, Presence
+from daemon.seats.layouts import PROFILE, SEAT, Also, Layout, Layouts, Presence
 from daemon.seats.view import Matrix, Share, matching_layout, output_dict, watchers
 
 if TYPE_CHECKING:
@@ -300,9 +301,9 @@ class SeatService:
         routes, skipped = self._current(seat)
         if not routes:
             raise Refused(f"nothing to save at {seat.id}: " + "; ".join(skipped))
-        layout = await self.layouts.put(seat.id, owner, layout_id, name, routes, who)
         what = {"layout": layout_id, "owner": owner or None, "skipped": skipped}
-        await self._audit(who, "save_layout", seat, what, "ok", None)
+        also = self._edit_row(who, "save_layout", seat, what)
+        layout = await self.layouts.put(seat.id, owner, layout_id, name, routes, who, also)
         self._layouts_changed(seat, owner)
         return {"layout": layout.to_dict(), "skipped": skipped}
 
@@ -334,9 +335,10 @@ class SeatService:
 
     async def delete(self, seat_id: str, layout_id: str, who: str, owner: str) -> None:
         seat = self.get(seat_id)
-        await self.layouts.delete(seat.id, owner, layout_id)
         what = {"layout": layout_id, "owner": owner or None}
-        await self._audit(who, "delete_layout", seat, what, "ok", None)
+        await self.layouts.delete(
+            seat.id, owner, layout_id, self._edit_row(who, "delete_layout", seat, what)
+        )
         self._layouts_changed(seat, owner)
 
     def _layouts_changed(self, seat: SeatConfig, owner: str) -> None:
@@ -355,8 +357,8 @@ class SeatService:
         before = self.presence.at.get(seat.id)
         if before is not None and before.operator != who:
             await self._keep_profile(seat, before.operator)
-        await self.presence.sit(seat.id, who)
-        await self._audit(who, "login", seat, {"layout": layout.id if layout else None}, "ok", None)
+        what = {"layout": layout.id if layout else None}
+        await self.presence.sit(seat.id, who, self._edit_row(who, "login", seat, what))
         self.host.events.publish("seats.login", SOURCE, {"seat": seat.id, "operator": who})
         self._publish(seat.id)
         restore: dict[str, Any] | None = None
@@ -388,8 +390,8 @@ class SeatService:
         if seated is None:
             raise Refused(f"nobody is logged in at {seat.id}")
         kept = await self._keep_profile(seat, seated.operator)
-        await self.presence.leave(seat.id)
-        await self._audit(who, "logout", seat, {"operator": seated.operator}, "ok", None)
+        what = {"operator": seated.operator}
+        await self.presence.leave(seat.id, self._edit_row(who, "logout", seat, what))
         data = {"seat": seat.id, "operator": seated.operator, "by": who}
         self.host.events.publish("seats.logout", SOURCE, data)
         self._publish(seat.id)
@@ -485,6 +487,16 @@ class SeatService:
             return await self.recall(seat_id, cmd, who, role)
         assert isinstance(cmd, PushCommand)
         return await self.push(seat_id, cmd, who, role)
+
+    @staticmethod
+    def _edit_row(who: str, what: str, seat: SeatConfig, args: dict[str, Any]) -> Also:
+        """An edit's audit row, for the edit's own transaction."""
+
+        def row(conn: sqlite3.Connection) -> None:
+            audit.insert(conn, who=who, what=what, target=f"seat:{seat.id}", cause=_cause(seat),
+                         args=args)  # fmt: skip
+
+        return row
 
     async def _audit(
         self,
