@@ -22,7 +22,6 @@ import io
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,6 +60,23 @@ EXCLUDED = {
     "GET /api/v1/events": "an endless stream",
 }
 
+# Device actions the demo's devices run at once (the projector's warm-up, the power
+# sequences' delays left out), as (device, action, arguments): the fuzz sends one of
+# these in place of a generated case now and then, so actions run on the emulators
+# and not only as far as their validation.
+ACTIONS = [
+    ("power-2", "on", {"channel": 1}),
+    ("power-2", "off", {}),
+    ("fan-1", "set_speed", {"percent": 40}),
+    ("fan-1", "off", {}),
+    ("matrix-1", "route", {"input": 2, "output": 1}),
+    ("kvm-1", "route", {"input": 1, "output": 1, "mode": "video"}),
+    ("screen-2", "mute", {"on": True}),
+    ("screen-2", "set_input", {"input": "hdmi1"}),
+    ("curtain-1", "stop", {}),
+    ("power-1", "off", {"channel": 3}),  # refused while the projector is lit: a 409
+]
+
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -96,9 +112,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             except Exception:
                 proc.proc.kill()
                 proc.proc.wait(timeout=10)
-        log = proc.output()
-        if os.environ.get("GRIDHALL_FUZZ_LOG"):
-            Path(os.environ["GRIDHALL_FUZZ_LOG"]).write_text(log)
+        # Shown when the test fails: a 500's traceback is in the daemon's log.
+        print(f"--- the daemon's log, exit {proc.proc.returncode}:\n{proc.output()[-20000:]}")
 
 
 def seed(url: str, auth: dict[str, str]) -> dict[str, list[Any]]:
@@ -163,9 +178,51 @@ def fuzz_schema(daemon: dict[str, Any]) -> Any:
             }
         )
 
+    @schema.hook
+    def flatmap_case(context: Any, case: Case) -> Any:
+        if not case.path.endswith("/actions/{action}"):
+            return st.just(case)
+        return st.one_of(st.just(case), st.sampled_from(ACTIONS).map(lambda a: acting(case, *a)))
+
     return schema
 
 
+def acting(case: Case, device: str, action: str, args: dict[str, Any]) -> Case:
+    case.path_parameters = {"device_id": device, "action": action}
+    case.body = args
+    return case
+
+
+def fuzzer(operation: Any, auth: dict[str, str], seen: set[int]) -> Any:
+    """The hypothesis test of one operation: its valid and invalid cases, each answer
+    checked; the statuses its valid cases got go into `seen`, its invalid cases' as
+    negative numbers."""
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
+
+    @given(case=cases)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # a failure reported as found, unshrunk
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case: Case) -> None:
+        status = case.call_and_validate(headers=auth, checks=CHECKS, timeout=60).status_code
+        # An invalid case may be one without its Authorization header (schemathesis
+        # drops a header it mutated away): its 401 is checked like any answer. A valid
+        # case always carries the admin's token.
+        negative = case.meta is not None and case.meta.generation.mode.is_negative
+        seen.add(-status if negative else status)
+
+    return fuzz
+
+
+@pytest.mark.timeout(600)  # about 45 s here; the suite's 120 s is too tight on a busy CI
 def test_api_fuzz(daemon: dict[str, Any]) -> None:
     """Every operation but EXCLUDED, MAX_EXAMPLES cases each, valid and invalid
     (schemathesis' positive and negative modes); every failure of every operation is
@@ -173,37 +230,27 @@ def test_api_fuzz(daemon: dict[str, Any]) -> None:
     schema = fuzz_schema(daemon)
     auth = {"Authorization": f"Bearer {daemon['admin']}"}
     failures: dict[str, str] = {}
-    fuzzed = set()
+    answered: dict[str, set[int]] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         if label in EXCLUDED:
             continue
-        fuzzed.add(label)
-        cases = st.one_of(
-            operation.as_strategy(GenerationMode.POSITIVE),
-            operation.as_strategy(GenerationMode.NEGATIVE),
-        )
-
-        @given(case=cases)
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],  # a failure reported as found, unshrunk
-            suppress_health_check=list(HealthCheck),
-        )
-        def fuzz(case: Case) -> None:
-            case.call_and_validate(headers=auth, checks=CHECKS, timeout=60)
-
+        answered[label] = seen = set()
+        fuzz = fuzzer(operation, auth, seen)
         try:
             fuzz()
-        except (
-            Exception,
-            BaseExceptionGroup,
-        ) as exc:  # every operation's failures, not only the first's
+        except (Exception, BaseExceptionGroup) as exc:  # every operation's, not the first's
             failures[label] = f"{type(exc).__name__}: {exc}"[:3000]
         assert daemon["proc"].proc.poll() is None, f"the daemon died during {label}"
     assert not failures, "\n\n".join(f"== {k}\n{v}" for k, v in failures.items())
-    assert len(fuzzed) > 90  # the plugins' routes and Open311 are there too
+    # The plugins' routes and Open311 are there too; the admin token went with every
+    # valid case (none answered 401); and the cases got into the routes, not only as
+    # far as their validation.
+    assert len(answered) > 90
+    assert not [label for label, seen in answered.items() if 401 in seen]
+    succeeded = [label for label, seen in answered.items() if any(0 < s < 300 for s in seen)]
+    # 67 of 97 here: the rest are writes whose random bodies rarely make a valid one (a
+    # ticket's category, a schedule's cron) and ids nothing was made for (a whistle).
+    shallow = {label: sorted(seen) for label, seen in answered.items() if label not in succeeded}
+    assert len(succeeded) > 0.6 * len(answered), shallow

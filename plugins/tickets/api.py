@@ -75,7 +75,7 @@ def build_router(host: Host) -> APIRouter:
         overdue: bool | None = None,
         limit: Limit = 100,
         before: Annotated[
-            int | None, Query(le=bounds.INT64, description="continue below this id")
+            int | None, Query(ge=0, le=bounds.INT64, description="continue below this id")
         ] = None,
     ) -> dict[str, Any]:
         filters = queries.Filters(state, category, grid, street, department, overdue)

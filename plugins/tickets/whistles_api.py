@@ -61,7 +61,7 @@ def build_router(host: Host) -> APIRouter:
         department: Annotated[str | None, Query(description="called by the whistle")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         before: Annotated[
-            int | None, Query(le=bounds.INT64, description="continue below this id")
+            int | None, Query(ge=0, le=bounds.INT64, description="continue below this id")
         ] = None,
     ) -> dict[str, Any]:
         clauses: list[str] = ["1"]
