@@ -19,6 +19,12 @@ LIST = 100  # parties of a ticket, the values a state may match
 ARGS = 16  # the arguments of one action
 STEPS = 256  # the steps of a scene or a sequence, or of one parallel group
 
+# SQLite's integers are 64-bit: a larger number met the store as an OverflowError (a
+# 500) until every id and amount a request carries was bounded by this.
+INT64 = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=INT64)]  # a row's id: a ticket, a whistle, an entry
+Int64 = Annotated[int, Field(ge=-INT64, le=INT64)]  # an amount, a balance
+
 Short = Annotated[str, Field(max_length=SHORT)]
 Name = Annotated[str, Field(max_length=NAME)]
 # An action's arguments where the action is not known yet (a scene's step, a

@@ -185,6 +185,9 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                 "description": "A token from `gridhall token create`.",
             }
         }
+        # The answers it gives are declared (tests/test_api_fuzz.py holds them to it):
+        # FastAPI's own 422 shape is never sent, so never declared.
+        assert "HTTPValidationError" not in str(openapi)
         checked = set()
         for path, methods in paths.items():
             if path == "/api/v1/health":
@@ -193,6 +196,10 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                 for method in methods:
                     key = f"{method.upper()} {path}"
                     assert key in OPEN311, f"{key}: add it to OPEN311"
+                    # No Bearer token, and its errors are GeoReport v2's list.
+                    declared = methods[method]["responses"]
+                    assert not {"401", "422"} & set(declared), key
+                    assert "description" in str(declared["403" if "403" in declared else "404"])
                     await open311_needs(hall, key, tokens["admin"])
                     checked.add(key)
                 continue
@@ -203,6 +210,9 @@ async def test_every_route_enforces_auth(tmp_path: Path, modbus: ModbusEmulator)
                 assert key in REQUIRED, f"{key}: add its least role to REQUIRED"
                 role = REQUIRED[key]
                 assert methods[method].get("security") == [{"HTTPBearer": []}], key
+                for status in ("401", "403"):
+                    schema = methods[method]["responses"][status]["content"]["application/json"]
+                    assert schema["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
                 r = await hall.client.request(method, url)
                 assert r.status_code == 401, key
                 assert r.json()["error"]["code"] == "unauthorized"

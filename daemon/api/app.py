@@ -15,7 +15,6 @@ from daemon.api import scenes as scenes_api
 from daemon.api import schedules as schedules_api
 from daemon.api import seats as seats_api
 from daemon.api import store as store_api
-from daemon.api.errors import ERRORS
 from daemon.api.limits import BodyLimit
 from daemon.api.prefixed import App
 from daemon.host import Host, Mount
@@ -41,19 +40,28 @@ def create_app(host: Host, lifespan: Lifespan | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=host.config.api.max_body_kb * 1024)
     app.include_router(health.router, prefix=API)
     for router in (devices.router, events.router, audit.router, store_api.router):
-        app.include_router(router, prefix=API, responses=ERRORS)
-    app.include_router(scenes_api.router, prefix=API, responses=ERRORS)
-    app.include_router(schedules_api.router, prefix=API, responses=ERRORS)
-    app.include_router(seats_api.router, prefix=API, responses=ERRORS)
-    app.include_router(panel_api.router, prefix=API, responses=ERRORS)
-    app.include_router(metrics.router, responses=ERRORS)  # at /metrics, where Prometheus looks
+        app.include_router(router, prefix=API)
+    app.include_router(scenes_api.router, prefix=API)
+    app.include_router(schedules_api.router, prefix=API)
+    app.include_router(seats_api.router, prefix=API)
+    app.include_router(panel_api.router, prefix=API)
+    app.include_router(metrics.router)  # at /metrics, where Prometheus looks
     for plugin_name, router in host.plugins.api_routers(host):
         if isinstance(router, Mount):
-            app.include_router(router.router, prefix=router.prefix, responses=ERRORS)
+            app.include_router(router.router, prefix=router.prefix)
         else:
             short = plugin_name.rsplit(".", 1)[-1]
-            app.include_router(router, prefix=f"{API}/{short}", responses=ERRORS)
+            app.include_router(router, prefix=f"{API}/{short}")
     panel_site.install(app, host)  # the touch panel at `/` (docs/panel.md)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # Once: FastAPI keeps the document it built in `app.openapi_schema`.
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.honest_openapi(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

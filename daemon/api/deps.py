@@ -1,7 +1,8 @@
 """Shared dependencies: the host, and Bearer-token auth with roles.
 
 Use as `Annotated` dependencies: `host: HostDep`, `who: Annotated[Principal,
-Depends(require("operator"))]`. Plugins use the same ones for their routers.
+Depends(require("operator"))]`. Plugins use the same ones for their routers, and
+`error_responses(404, 409)` for the `responses=` of a route (what it may answer).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
+from daemon.api.errors import error_responses
 from daemon.auth import Principal
 from daemon.host import Host
 
@@ -68,3 +70,14 @@ Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Facility = Annotated[Principal, Depends(require("facility"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+__all__ = [
+    "Admin",
+    "Facility",
+    "HostDep",
+    "Operator",
+    "Viewer",
+    "error_responses",  # `responses=` of a route: the errors it may answer (errors.py)
+    "get_host",
+    "require",
+]

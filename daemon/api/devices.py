@@ -8,8 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from daemon.api.deps import HostDep, Operator, Viewer
-from daemon.api.errors import ErrorResponse
+from daemon.api.deps import HostDep, Operator, Viewer, error_responses
 from daemon.errors import BadArguments
 
 
@@ -28,17 +27,22 @@ class DeviceOut(BaseModel):
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
-_ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in [
-        (403, "the token's role, or its rights on the computer routed, do not allow it"),
-        (404, "unknown device or action"),
-        (409, "refused by an interlock or a running sequence"),
-        (422, "bad arguments"),
-        (503, "device unavailable"),
-        (504, "no answer in time"),
-    ]
-}
+_ACTION_ERRORS = error_responses(
+    403,
+    404,
+    409,
+    422,
+    502,
+    503,
+    504,
+    described={
+        403: "the token's role, or its rights on the computer routed, do not allow it",
+        404: "unknown device or action",
+        409: "refused by an interlock or a running sequence",
+        502: "the device answered with an error of its own",
+        503: "device unavailable",
+    },
+)
 
 
 @router.get("")

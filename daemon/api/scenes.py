@@ -17,8 +17,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from daemon.api.deps import Facility, HostDep, Operator, Viewer
-from daemon.api.errors import ErrorResponse
+from daemon.api.deps import Facility, HostDep, Operator, Viewer, error_responses
 from daemon.errors import BadArguments
 from daemon.scenes import SceneConfig, SequenceConfig
 
@@ -31,7 +30,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "already running, a sequence on its devices, or not running",
         422: "a bad definition: unknown devices, actions or arguments",
     }
-    return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
+    return error_responses(*codes, described=text)
 
 
 @router.get("/scenes")
@@ -45,7 +44,14 @@ async def get_scene(scene_id: str, host: HostDep, who: Viewer) -> dict[str, Any]
     return host.scenes.describe(scene_id)
 
 
-@router.post("/scenes/{scene_id}/run", status_code=202, responses=_errors(404, 409))
+@router.post(
+    "/scenes/{scene_id}/run",
+    status_code=202,
+    responses={
+        200: {"description": "`wait=true`: the run, once it has ended"},
+        **_errors(404, 409),
+    },
+)
 async def run_scene(
     scene_id: str, host: HostDep, who: Operator, wait: bool = False
 ) -> JSONResponse:

@@ -11,8 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from daemon.api.deps import Facility, HostDep, Viewer
-from daemon.api.errors import ErrorResponse
+from daemon.api.deps import Facility, HostDep, Viewer, error_responses
 from daemon.errors import BadArguments
 from daemon.schedules import ScheduleConfig
 
@@ -34,11 +33,16 @@ class ScheduleOut(ScheduleConfig):
 
 
 Runs = Annotated[int, Query(ge=1, le=50, description="how many next runs to show")]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "no such schedule"},
-    409: {"model": ErrorResponse, "description": "a schedule with this id exists"},
-    422: {"model": ErrorResponse, "description": "a bad schedule (the message names it)"},
-}
+_ERRORS = error_responses(
+    404,
+    409,
+    422,
+    described={
+        404: "no such schedule",
+        409: "a schedule with this id exists",
+        422: "a bad schedule (the message names it)",
+    },
+)
 
 
 @router.get("")

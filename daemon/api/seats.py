@@ -13,8 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from fastapi import Path as PathParam
 
-from daemon.api.deps import Facility, HostDep, Operator, Viewer
-from daemon.api.errors import ErrorResponse
+from daemon.api.deps import Facility, HostDep, Operator, Viewer, error_responses
 from daemon.seats.commands import (
     LoginCommand,
     PushCommand,
@@ -39,7 +38,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "the matrix is unavailable",
         504: "the matrix did not answer in time",
     }
-    return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
+    return error_responses(*codes, described=text)
 
 
 _ACT = _errors(403, 404, 409, 422, 503, 504)

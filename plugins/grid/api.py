@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon import bounds
-from daemon.api.deps import Operator, Viewer
+from daemon.api.deps import Operator, Viewer, error_responses
 from daemon.errors import BadArguments, NotFound, Refused
 from daemon.host import Host
 from plugins.grid import live, privacy
@@ -58,14 +58,14 @@ def build_router(host: Host) -> APIRouter:
             return await privacy.reveal(host, who, what, rows, key)
         return privacy.mask(rows)
 
-    @router.get("/tree")
+    @router.get("/tree", responses=error_responses(404))
     async def tree(who: Viewer, root: str | None = None) -> list[dict[str, Any]]:
         reg = live.get(host)
         if root is not None and root not in reg.grids:
             raise NotFound(f"no grid {root}")
         return reg.tree(root)
 
-    @router.get("/grids/{code}")
+    @router.get("/grids/{code}", responses=error_responses(404))
     async def grid(code: Code, who: Viewer) -> dict[str, Any]:
         reg = live.get(host)
         if code not in reg.grids:
@@ -93,7 +93,7 @@ def build_router(host: Host) -> APIRouter:
             **found,
         }
 
-    @router.get("/lookup")
+    @router.get("/lookup", responses=error_responses(404))
     async def lookup(
         who: Viewer,
         lon: Annotated[float, Query(ge=-180, le=180)],
@@ -122,7 +122,7 @@ def build_router(host: Host) -> APIRouter:
         )
         return await people("members", rows, who, reveal, "person")
 
-    @router.get("/grids/{code}/history")
+    @router.get("/grids/{code}/history", responses=error_responses(404))
     async def history(code: Code, who: Viewer) -> list[dict[str, Any]]:
         if code not in live.get(host).grids:
             raise NotFound(f"no grid {code}")
@@ -133,7 +133,7 @@ def build_router(host: Host) -> APIRouter:
             (code,),
         )
 
-    @router.post("/grids/{code}/member")
+    @router.post("/grids/{code}/member", responses=error_responses(404, 409))
     async def assign(code: Code, body: Assignment, who: Operator) -> dict[str, Any]:
         """Hand a basic grid to a new full-time member; the old assignment is closed."""
         reg = live.get(host)

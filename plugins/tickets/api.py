@@ -13,11 +13,12 @@ import sqlite3
 from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from daemon.api.deps import Viewer, require
+from daemon import bounds
+from daemon.api.deps import Viewer, error_responses, require
 from daemon.auth import Principal
 from daemon.errors import NotFound
 from daemon.host import Host
@@ -27,6 +28,7 @@ from plugins.tickets.intake import ReportIn
 NAME = "tickets"
 Reporter = Annotated[Principal, Depends(require("reporter"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
+TicketId = Annotated[int, Path(ge=1, le=bounds.INT64)]
 # Roles that need the reporter's name and phone: they call residents back.
 REVEAL = ("dispatcher", "handler")
 
@@ -72,7 +74,9 @@ def build_router(host: Host) -> APIRouter:
         department: str | None = None,
         overdue: bool | None = None,
         limit: Limit = 100,
-        before: Annotated[int | None, Query(description="continue below this id")] = None,
+        before: Annotated[
+            int | None, Query(ge=0, le=bounds.INT64, description="continue below this id")
+        ] = None,
     ) -> dict[str, Any]:
         filters = queries.Filters(state, category, grid, street, department, overdue)
         now = host.clock.now().timestamp()
@@ -128,8 +132,8 @@ def build_router(host: Host) -> APIRouter:
             lambda conn: _rows(conn, "SELECT * FROM ticket_departments ORDER BY level, id")
         )
 
-    @router.get("/{ticket_id:int}")
-    async def one(ticket_id: int, who: Viewer) -> dict[str, Any]:
+    @router.get("/{ticket_id:int}", responses=error_responses(404))
+    async def one(ticket_id: TicketId, who: Viewer) -> dict[str, Any]:
         """The ticket, its history (every transition with its actor), the parties it
         went to, and the transitions legal from its state (`next`)."""
         found = await host.store.read(lambda conn: queries.one(conn, ticket_id))
@@ -159,7 +163,7 @@ def _add_transition(router: APIRouter, host: Host, name: str, model: type[BaseMo
     )
     transition.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
-            inspect.Parameter("ticket_id", kw, annotation=int),
+            inspect.Parameter("ticket_id", kw, annotation=TicketId),
             inspect.Parameter("who", kw, annotation=Annotated[Principal, Depends(require(role))]),
             body,
         ],
@@ -169,6 +173,9 @@ def _add_transition(router: APIRouter, host: Host, name: str, model: type[BaseMo
     router.post(
         f"/{{ticket_id:int}}/{name}",
         summary=f"{name} (role: {role})",
+        responses=error_responses(
+            404, 409, described={409: "the ticket's state does not allow it (the reason)"}
+        ),
         description=f"The `{name}` transition: the change record once committed; 409 with "
         "the reason when the ticket's state does not allow it.",
     )(transition)

@@ -24,6 +24,17 @@ from plugins.tickets.periods import Period
 from plugins.tickets.ranking import rank
 
 Format = Literal["json", "csv", "html"]
+# A report answers in the format asked for (`format`): the OpenAPI says so.
+REPORT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the report: JSON, CSV (UTF-8 with a BOM, for Excel) or printable HTML",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
 UNITS = ("department", "street", "member")
 
 
@@ -126,18 +137,18 @@ def build_router(host: Host) -> APIRouter:
             "units": ranked["ranking"][by],
         }
 
-    @router.get("/reports", response_model=None)
+    @router.get("/reports", response_model=None, responses=REPORT)
     async def any_report(who: Viewer, period: PeriodDep, format: Format = "json") -> Any:
         """A report over any period (专报): measures, classes and hot spots."""
         return await report(period, format)
 
-    @router.get("/reports/daily", response_model=None)
+    @router.get("/reports/daily", response_model=None, responses=REPORT)
     async def daily(who: Viewer, date: dt.date | None = None, format: Format = "json") -> Any:
         """The day's report (日报); yesterday when no date is given."""
         day = date or today() - dt.timedelta(days=1)
         return await report(Period("day", day, day), format)
 
-    @router.get("/reports/weekly", response_model=None)
+    @router.get("/reports/weekly", response_model=None, responses=REPORT)
     async def weekly(who: Viewer, week: str | None = None, format: Format = "json") -> Any:
         """The ISO week's report (周报); the last whole week when none is given."""
         period = periods.parse_week(week) if week else periods.week_of(today()).previous()

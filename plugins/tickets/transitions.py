@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from daemon import bounds
 from daemon.bounds import LIST
 from daemon.errors import BadArguments, NotFound, Refused
 from plugins.tickets import changes, live, workflow
@@ -71,7 +72,7 @@ class EvaluateArgs(Args):
 
 
 class MergeArgs(Args):
-    into: Annotated[int, Field(gt=0)]
+    into: bounds.RowId
 
 
 ARGS: dict[str, type[BaseModel]] = {

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from daemon import bounds
 from daemon.calendar import Calendar, CalendarUnknown
 from daemon.errors import BadArguments, NotFound, Refused
 from plugins.tickets import live
@@ -57,7 +58,7 @@ class BlowArgs(BaseModel):
     level: Level
     type: ID
     kind: ID | None = None
-    ticket: Annotated[int, Field(gt=0)] | None = None
+    ticket: bounds.RowId | None = None
     departments: Annotated[list[ID], Field(max_length=50)] = []  # default: the type's
     note: Note | None = None
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from daemon.api.deps import Viewer, require
+from daemon import bounds
+from daemon.api.deps import Viewer, error_responses, require
 from daemon.auth import Principal
 from daemon.errors import NotFound
 from daemon.host import Host
@@ -23,6 +24,7 @@ from plugins.tickets.whistles import BlowArgs, CheckInArgs, CloseArgs
 
 Dispatcher = Annotated[Principal, Depends(require("dispatcher"))]
 Handler = Annotated[Principal, Depends(require("handler"))]
+WhistleId = Annotated[int, Path(ge=1, le=bounds.INT64)]
 State = Literal["open", "answered", "escalated", "closed"]
 
 
@@ -55,10 +57,12 @@ def build_router(host: Host) -> APIRouter:
         who: Viewer,
         state: State | None = None,
         level: Level | None = None,
-        ticket: int | None = None,
+        ticket: Annotated[int | None, Query(ge=1, le=bounds.INT64)] = None,
         department: Annotated[str | None, Query(description="called by the whistle")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        before: Annotated[int | None, Query(description="continue below this id")] = None,
+        before: Annotated[
+            int | None, Query(ge=0, le=bounds.INT64, description="continue below this id")
+        ] = None,
     ) -> dict[str, Any]:
         clauses: list[str] = ["1"]
         params: list[Any] = []
@@ -86,21 +90,21 @@ def build_router(host: Host) -> APIRouter:
         found = await host.store.read(lambda conn: whistle_measures.assess(conn, bounds))
         return {"period": period.to_dict(host.calendar.tz), **found}
 
-    @router.get("/{whistle_id:int}")
-    async def one(whistle_id: int, who: Viewer) -> dict[str, Any]:
+    @router.get("/{whistle_id:int}", responses=error_responses(404))
+    async def one(whistle_id: WhistleId, who: Viewer) -> dict[str, Any]:
         found = await host.store.read(lambda conn: whistles.one(conn, whistle_id))
         if found is None:
             raise NotFound(f"no whistle {whistle_id}")
         return found
 
-    @router.post("/{whistle_id:int}/report-in")
-    async def report_in(whistle_id: int, body: CheckInArgs, who: Handler) -> dict[str, Any]:
+    @router.post("/{whistle_id:int}/report-in", responses=error_responses(404, 409))
+    async def report_in(whistle_id: WhistleId, body: CheckInArgs, who: Handler) -> dict[str, Any]:
         """A department reports in (报到); once all have, the whistle is `answered`."""
         return await whistles.report_in(host, whistle_id, body, actor=who.name)
 
-    @router.post("/{whistle_id:int}/close")
+    @router.post("/{whistle_id:int}/close", responses=error_responses(404, 409))
     async def close(
-        whistle_id: int, who: Dispatcher, body: CloseArgs | None = None
+        whistle_id: WhistleId, who: Dispatcher, body: CloseArgs | None = None
     ) -> dict[str, Any]:
         """End a whistle (the problem is solved); calls not reported in stay so."""
         return await whistles.close(host, whistle_id, body or CloseArgs(), actor=who.name)

@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from daemon.api.deps import Viewer, require
+from daemon import bounds
+from daemon.api.deps import Viewer, error_responses, require
 from daemon.auth import Principal
 from daemon.bounds import Short
 from daemon.errors import BadArguments, NotFound, Refused
@@ -49,8 +50,8 @@ class AccountChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str | None, Field(max_length=200)] = None
     family: Annotated[str | None, Field(min_length=1, max_length=128)] = None
-    min_balance: int | None = None
-    max_balance: int | None = None
+    min_balance: bounds.Int64 | None = None
+    max_balance: bounds.Int64 | None = None
 
 
 class OpenAccount(AccountChange):
@@ -69,7 +70,7 @@ class TransferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     from_: Annotated[AccountRef, Field(alias="from")]
     to: AccountRef
-    amount: int
+    amount: bounds.Int64
     memo: Memo = None
 
 
@@ -152,7 +153,11 @@ def build_router(host: Host) -> APIRouter:
         )
         return [accounts.public(dict(r), config) for r in rows]
 
-    @router.post("/accounts", status_code=201)
+    @router.post(
+        "/accounts",
+        status_code=201,
+        responses=error_responses(409, described={409: "the account is open already"}),
+    )
     async def open_account(body: OpenAccount, who: Organiser) -> dict[str, Any]:
         check_limits(body, config)
 
@@ -169,12 +174,12 @@ def build_router(host: Host) -> APIRouter:
 
         return accounts.public(await host.store.write(write), config)
 
-    @router.get("/accounts/{account}")
+    @router.get("/accounts/{account}", responses=error_responses(404))
     async def get_account(account: AccountPath, who: Viewer) -> dict[str, Any]:
         found = await host.store.read(lambda conn: accounts.get(conn, account))
         return accounts.public(found, config)
 
-    @router.patch("/accounts/{account}")
+    @router.patch("/accounts/{account}", responses=error_responses(404))
     async def change_account(
         account: AccountPath, body: AccountChange, who: Organiser
     ) -> dict[str, Any]:
@@ -195,7 +200,20 @@ def build_router(host: Host) -> APIRouter:
 
         return accounts.public(await host.store.write(write), config)
 
-    @router.get("/accounts/{account}/statement", response_model=None)
+    @router.get(
+        "/accounts/{account}/statement",
+        response_model=None,
+        responses={
+            200: {
+                "description": "the statement, as JSON or CSV (`format`)",
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            **error_responses(404),
+        },
+    )
     async def statement(
         account: AccountPath,
         who: Organiser,
@@ -229,7 +247,14 @@ def build_router(host: Host) -> APIRouter:
 
     # -- postings --------------------------------------------------------------------
 
-    @router.post("/awards", status_code=201)
+    @router.post(
+        "/awards",
+        status_code=201,
+        responses={
+            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
+            **error_responses(404, 409),
+        },
+    )
     async def award(
         body: AwardRequest,
         who: Organiser,
@@ -273,7 +298,14 @@ def build_router(host: Host) -> APIRouter:
             await host.store.write(lambda c: ledger.post(c, config, posting)), response
         )
 
-    @router.post("/transfers", status_code=201)
+    @router.post(
+        "/transfers",
+        status_code=201,
+        responses={
+            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
+            **error_responses(404, 409),
+        },
+    )
     async def transfer(
         body: TransferRequest, who: Organiser, response: Response, key: Key = None
     ) -> dict[str, Any]:
@@ -307,7 +339,14 @@ def build_router(host: Host) -> APIRouter:
 
         return await posted(await host.store.write(write), response)
 
-    @router.post("/redemptions", status_code=201)
+    @router.post(
+        "/redemptions",
+        status_code=201,
+        responses={
+            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
+            **error_responses(404, 409),
+        },
+    )
     async def redeem(
         body: RedemptionRequest, who: Organiser, response: Response, key: Key = None
     ) -> dict[str, Any]:
@@ -340,9 +379,19 @@ def build_router(host: Host) -> APIRouter:
 
         return await posted(await host.store.write(write), response)
 
-    @router.post("/entries/{entry_id}/reverse", status_code=201)
+    @router.post(
+        "/entries/{entry_id}/reverse",
+        status_code=201,
+        responses={
+            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
+            **error_responses(404, 409),
+        },
+    )
     async def reverse(
-        entry_id: Annotated[int, Path(ge=1)], body: Reversal, who: Organiser, response: Response
+        entry_id: Annotated[int, Path(ge=1, le=bounds.INT64)],
+        body: Reversal,
+        who: Organiser,
+        response: Response,
     ) -> dict[str, Any]:
         """Take an entry back with a new entry the other way (a wrong confirmation, a
         refund); the entry itself stays in the ledger."""
@@ -361,15 +410,17 @@ def build_router(host: Host) -> APIRouter:
 
     # -- reading the ledger ------------------------------------------------------------
 
-    @router.get("/entries/{entry_id}")
-    async def entry(entry_id: Annotated[int, Path(ge=1)], who: Organiser) -> dict[str, Any]:
+    @router.get("/entries/{entry_id}", responses=error_responses(404))
+    async def entry(
+        entry_id: Annotated[int, Path(ge=1, le=bounds.INT64)], who: Organiser
+    ) -> dict[str, Any]:
         found = await host.store.read(lambda conn: ledger.get_entry(conn, entry_id))
         return {k: v for k, v in found.items() if k != "fingerprint"}
 
     @router.get("/audit")
     async def audit(
         who: Organiser,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=bounds.INT64)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         account: str | None = None,
         flagged: bool = False,

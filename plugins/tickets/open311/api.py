@@ -20,7 +20,14 @@ from plugins.tickets import intake, live
 from plugins.tickets.intake import ReportIn
 from plugins.tickets.open311 import keys, service_requests, services
 from plugins.tickets.open311.document import FORMATS, answer
-from plugins.tickets.open311.errors import Open311Error, Open311Route
+from plugins.tickets.open311.errors import (
+    LIST,
+    NO_422,
+    OBJECT,
+    Open311Error,
+    Open311Route,
+    responses,
+)
 from plugins.tickets.open311.service_requests import PostIn
 from plugins.tickets.open311.service_requests import Query as RequestsQuery
 
@@ -43,6 +50,7 @@ def _form_field(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _POST_BODY = {
+    **NO_422,
     "requestBody": {
         "required": True,
         "content": {
@@ -65,7 +73,7 @@ _POST_BODY = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -98,7 +106,11 @@ def build_router(host: Host) -> APIRouter:
         if not config.public_read:
             await key_name(key)
 
-    @router.get("/discovery.{fmt}")
+    @router.get(
+        "/discovery.{fmt}",
+        responses=responses({200: "the endpoint"}, OBJECT, 404),
+        openapi_extra=NO_422,
+    )
     async def discovery(request: Request, fmt: str) -> Response:
         """Where the endpoint is, what it speaks, and how to get an api_key; always public."""
         fmt = fmt_of(fmt)
@@ -123,7 +135,11 @@ def build_router(host: Host) -> APIRouter:
         }
         return answer(fmt, "discovery", body)
 
-    @router.get("/services.{fmt}")
+    @router.get(
+        "/services.{fmt}",
+        responses=responses({200: "the services"}, LIST, 403, 404),
+        openapi_extra=NO_422,
+    )
     async def service_list(
         fmt: str, jurisdiction_id: Jurisdiction = None, api_key: ApiKey = None
     ) -> Response:
@@ -133,7 +149,11 @@ def build_router(host: Host) -> APIRouter:
         found = await host.store.read(lambda conn: services.service_list(conn, kind))
         return answer(fmt, "services", found)
 
-    @router.get("/services/{service_code}.{fmt}")
+    @router.get(
+        "/services/{service_code}.{fmt}",
+        responses=responses({200: "the service's definition"}, OBJECT, 403, 404),
+        openapi_extra=NO_422,
+    )
     async def service_definition(
         service_code: str, fmt: str, jurisdiction_id: Jurisdiction = None, api_key: ApiKey = None
     ) -> Response:
@@ -143,7 +163,18 @@ def build_router(host: Host) -> APIRouter:
         attrs = await host.store.read(lambda conn: services.attributes_of(conn, service_code))
         return answer(fmt, "service_definition", services.definition(service_code, attrs))
 
-    @router.post("/requests.{fmt}", openapi_extra=_POST_BODY, status_code=201)
+    @router.post(
+        "/requests.{fmt}",
+        openapi_extra=_POST_BODY,
+        status_code=201,
+        responses=responses(
+            {201: "the new request", 200: "the request a retried POST made"},
+            LIST,
+            400,
+            403,
+            404,
+        ),
+    )
     async def create_request(request: Request, fmt: str) -> Response:
         """File a report (form-encoded, as the spec says); 201 with its
         service_request_id (or token), 200 with the first one for a retried POST."""
@@ -213,7 +244,11 @@ def build_router(host: Host) -> APIRouter:
         ]
         return answer(fmt, "service_requests", body, 201 if done.created else 200)
 
-    @router.get("/requests.{fmt}")
+    @router.get(
+        "/requests.{fmt}",
+        responses=responses({200: "the requests"}, LIST, 400, 403, 404),
+        openapi_extra=NO_422,
+    )
     async def list_requests(
         fmt: str,
         jurisdiction_id: Jurisdiction = None,
@@ -240,7 +275,11 @@ def build_router(host: Host) -> APIRouter:
         rows = await host.store.read(lambda conn: service_requests.select(conn, q, published_only))
         return [service_requests.shown(r, tz) for r in rows]
 
-    @router.get("/requests/{service_request_id}.{fmt}")
+    @router.get(
+        "/requests/{service_request_id}.{fmt}",
+        responses=responses({200: "the request, as a list of one"}, LIST, 400, 403, 404),
+        openapi_extra=NO_422,
+    )
     async def one_request(
         service_request_id: str,
         fmt: str,
@@ -258,7 +297,11 @@ def build_router(host: Host) -> APIRouter:
             raise Open311Error(404, f"service_request_id {service_request_id!r} was not found")
         return answer(fmt, "service_requests", found)
 
-    @router.get("/tokens/{token}.{fmt}")
+    @router.get(
+        "/tokens/{token}.{fmt}",
+        responses=responses({200: "the token's request"}, LIST, 400, 403, 404),
+        openapi_extra=NO_422,
+    )
     async def from_token(
         token: str, fmt: str, jurisdiction_id: Jurisdiction = None, api_key: ApiKey = None
     ) -> Response:

@@ -65,6 +65,50 @@ def described(exc: Exception) -> tuple[int, list[str]]:
     return 500, [f"internal error: {type(exc).__name__}"]
 
 
+# For the OpenAPI: what the routes answer, in both formats. The XML is described as
+# text: its elements mirror the JSON (document.py).
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+_WHY = {
+    400: "anything else the request got wrong (GeoReport v2's general error)",
+    403: "a missing or invalid api_key",
+    404: "no such service_code, request, token or jurisdiction_id, or a format other "
+    "than .json and .xml",
+}
+LIST = {"type": "array", "items": {"type": "object"}}
+OBJECT = {"type": "object"}
+
+
+def responses(
+    ok: dict[int, str], body: dict[str, Any], *errors: int
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of an Open311 route: its successes (`ok`: status -> description)
+    with `body` as their JSON, and its `errors` in the spec's format; both formats
+    each. It never answers FastAPI's 422 (a request's validation is a 400 here), so
+    that one is stated as `None` in the route's `openapi_extra` (`NO_422`), which the
+    app's OpenAPI drops (daemon.api.errors.honest_openapi)."""
+    answers: dict[int | str, dict[str, Any]] = {
+        status: {"description": text, "content": {"application/json": {"schema": body}, **_XML}}
+        for status, text in ok.items()
+    }
+    for status in errors:
+        answers[status] = {
+            "description": _WHY[status],
+            "content": {"application/json": {"schema": _ERRORS}, **_XML},
+        }
+    return answers
+
+
+NO_422: dict[str, Any] = {"responses": {"422": None}}
+
+
 def error_answer(fmt: str, exc: Exception) -> Response:
     status, descriptions = described(exc)
     body = [{"code": status, "description": d} for d in descriptions]
