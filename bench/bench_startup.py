@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from common import free_port
+from common import Aim, free_port, record
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "etc" / "gridhall.toml"
@@ -56,6 +56,15 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 AIM_START = 2.0
 AIM_RSS = 1.25
+# Why an aim is missed, when it is (the report shows it then): issue 2's closing note.
+WHY = {
+    "first_200_ms": "imports: the drivers' packages (pymodbus), the plugins' modules, "
+    "pydantic models and routes, all loaded before the first answer; 1.5-2.3x over a "
+    "day on a shared machine, whose load moves it",
+    "rss_kib": "the same imports, resident: met at 1.19-1.23x until issues 4-6 added "
+    "their modules and routes; lazy driver packages, fewer models or a new aim are "
+    "the choices left open",
+}
 
 BASELINE_APP = '''\
 """The baseline: a bare uvicorn + FastAPI app with one route."""
@@ -341,6 +350,17 @@ def report(samples: dict[str, list[Sample]], settle_s: float) -> None:
         aim_text, met = "-", "-"
         if aim is not None:
             aim_text, met = f"<={aim:g}x", "yes" if ratio <= aim else "NO"
+            figure, unit = label.rsplit(" (", 1)
+            record(
+                2,
+                f"{figure}, demo daemon (median of {len(d)})",
+                dm,
+                unit.rstrip(")"),
+                bm,
+                base="a bare uvicorn + FastAPI app, same Python",
+                aim=Aim("ratio", "<=", aim),
+                why=WHY[attr],
+            )
         print(f"{label:<26}{dm:>9.1f}{bm:>10.1f}{ratio:>7.2f}x{aim_text:>9}  {met}")
     print()
     print("* the baseline sends READY=1 from its lifespan startup, before uvicorn binds;")
