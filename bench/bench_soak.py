@@ -183,10 +183,10 @@ def report(
     )
     failures = sum(v for k, v in answers.items() if k.endswith(tuple(f" 5{d}" for d in "0123")))
     met = rss_l <= AIM_GROWTH and fds_l <= AIM_GROWTH and not failures
-    for i, what in enumerate(("RSS", "open fds")):
+    for i, figure in enumerate(("RSS growth after warm-up", "open fds growth after warm-up")):
         record(
             9,
-            f"{what} growth after warm-up under load ({minutes:g} min soak)",
+            f"{figure} under load ({minutes:g} min soak)",
             grown["loaded"][i],
             "x",
             grown["idle"][i],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime
 import json
 import math
@@ -30,6 +31,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -130,15 +132,15 @@ def run_one(bench: Path, args: list[str], records: Path, timeout_s: float) -> di
         start_new_session=True,  # its own process group: a timeout ends its children too
     )
     assert proc.stdout is not None
-    timed_out = False
+    timed_out = threading.Event()
 
-    def expire(signum: int, frame: object) -> None:
-        nonlocal timed_out
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
+    def expire() -> None:
+        timed_out.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(max(1, int(timeout_s)))
+    timer = threading.Timer(timeout_s, expire)
+    timer.start()
     try:
         for line in proc.stdout:
             sys.stdout.write(line)
@@ -146,17 +148,18 @@ def run_one(bench: Path, args: list[str], records: Path, timeout_s: float) -> di
             tail.append(line.rstrip("\n"))
         code = proc.wait()
     except BaseException:  # ^C: the bench is in a session of its own and did not see it
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
         raise
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        timer.cancel()
+        proc.stdout.close()
     return {
         "run": bench.name,
         "args": args,
         "rc": code,
-        "timed_out": timed_out,
+        "timed_out": timed_out.is_set(),
         "seconds": round(time.monotonic() - start, 1),
         "load": [load_before, loadavg()],
         "tail": list(tail) if code != 0 else [],
@@ -169,7 +172,7 @@ def run_all(
     records.write_text(json.dumps({"machine": machine(), "note": note}) + "\n")
     runs = []
     for bench in paths:
-        print(f"== {bench.relative_to(ROOT)}", flush=True)
+        print(f"== bench/{bench.name}", flush=True)
         run = run_one(bench, ARGS.get(bench.name, []), records, timeout_s)
         with records.open("a", encoding="utf-8") as out:
             out.write(json.dumps(run, ensure_ascii=False) + "\n")
