@@ -8,9 +8,12 @@ its bare name.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 import json
 import operator
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -142,3 +145,68 @@ def record(
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return met
+
+
+# -- fixtures kept between runs -----------------------------------------------------------
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".bench-cache"
+NO_CACHE_ENV = "GRIDHALL_BENCH_NO_CACHE"
+
+
+def cache_key(*parts: object) -> str:
+    """A version for a fixture: the source of each function or module that makes it
+    (a change to the generator makes a new one) and the repr of everything else (its
+    size, its seed)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        try:
+            text = inspect.getsource(part)  # type: ignore[arg-type]
+        except TypeError:
+            text = repr(part)
+        digest.update(text.encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_file(name: str, key: str, target: Path) -> bool:
+    """Copy the kept fixture `name` of version `key` to `target`, if there is one (and
+    $GRIDHALL_BENCH_NO_CACHE is not set): whether it was."""
+    kept = CACHE_DIR / f"{name}-{key}"
+    if os.environ.get(NO_CACHE_ENV) or not kept.exists():
+        return False
+    shutil.copyfile(kept, target)
+    _note_cache(name, key, True)
+    return True
+
+
+def keep_file(name: str, key: str, source: Path, built_s: float) -> None:
+    """Keep a copy of `source` as fixture `name` of version `key` for the next run, in
+    place of any other version of it."""
+    if os.environ.get(NO_CACHE_ENV):
+        return
+    wal = source.with_name(source.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise RuntimeError(f"{source} still has a WAL: close its store before keeping it")
+    CACHE_DIR.mkdir(exist_ok=True)
+    for old in CACHE_DIR.glob(f"{name}-*"):
+        old.unlink()
+    partial = CACHE_DIR / f".{name}-{key}.partial"
+    shutil.copyfile(source, partial)
+    partial.rename(CACHE_DIR / f"{name}-{key}")
+    (CACHE_DIR / f"{name}-{key}.built_s").write_text(f"{built_s:.1f}")
+    _note_cache(name, key, False)
+
+
+def _note_cache(name: str, key: str, hit: bool) -> None:
+    """Tell the report whether the run built the fixture or reused a kept one."""
+    path = os.environ.get(RECORD_ENV)
+    if not path:
+        return
+    built = CACHE_DIR / f"{name}-{key}.built_s"
+    entry = {
+        "cache": name,
+        "bench": Path(sys.argv[0]).name,
+        "hit": hit,
+        "built_s": float(built.read_text()) if built.exists() else None,
+    }
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(entry) + "\n")

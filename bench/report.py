@@ -278,6 +278,8 @@ def load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[st
             head = entry
         elif "run" in entry:
             runs.append(entry)
+        elif "cache" in entry:
+            head.setdefault("caches", []).append(entry)
         elif "figure" in entry:
             figures.append(entry)
     return head, figures, runs
@@ -317,6 +319,17 @@ def render(head: dict[str, Any], figures: list[dict[str, Any]], runs: list[dict[
         out.append(
             f"- **Took**: {minutes(total)} for {len(runs)} benches"
             + (f"; **failed**: {', '.join(failed)}" if failed else "; none failed")
+        )
+    for c in head.get("caches", []):
+        built = f", whose fill took {minutes(c['built_s'])}" if c.get("built_s") else ""
+        out.append(
+            f"- **Fixture**: {c['bench']} "
+            + (
+                f"reused its `{c['cache']}` from `.bench-cache/`{built} "
+                "(`GRIDHALL_BENCH_NO_CACHE=1` builds it afresh)"
+                if c["hit"]
+                else f"built its `{c['cache']}` and kept it in `.bench-cache/` for the next run"
+            )
         )
     aimed = [f for f in figures if f.get("aim")]
     missed = [f for f in aimed if f.get("met") is False]
