@@ -94,7 +94,8 @@ class Aim:
         if self.of == "ratio":
             return f"ratio {self.op} {self.bound:g}x"
         words = {"<": "under", "<=": "at most", ">": "over", ">=": "at least", "==": "exactly"}
-        return f"{words[self.op]} {self.bound:g}{' ' + self.unit if self.unit else ''}"
+        unit = self.unit if self.unit in ("", "x") else " " + self.unit
+        return f"{words[self.op]} {self.bound:g}{unit}"
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -83,7 +83,7 @@ EXPECTED = [
     Expected(4, "bench_sequence.py", "late vs plan, max", "every step within 50 ms"),
     Expected(7, "bench_tickets.py", "ticket creation, ", "at least 0.5x health"),
     Expected(7, "bench_tickets.py", "missing from the store", "every 201 durable"),
-    Expected(7, "bench_tickets.py", "overdue (100 rows)", "the board under 50 ms"),
+    Expected(7, "bench_tickets.py", "overdue board (100 rows)", "the board under 50 ms"),
     Expected(7, "bench_tickets.py", "department=police", "the board under 50 ms"),
     Expected(7, "bench_tickets.py", "department=urban", "the board under 50 ms"),
     Expected(7, "bench_measures.py", "from the rollup", "a month's measures under 50 ms"),
@@ -239,6 +239,8 @@ def machine() -> dict[str, Any]:
 def num(x: float | None, unit: str = "") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
+    if x == 0:
+        return f"0 {unit}".strip() if unit != "x" else "0x"
     if isinstance(x, int) or float(x).is_integer() and abs(x) >= 10:
         text = f"{x:,.0f}"
     elif abs(x) >= 100:
@@ -255,7 +257,9 @@ def num(x: float | None, unit: str = "") -> str:
 def ratio_text(r: float | None) -> str:
     if r is None:
         return "-"
-    return f"{r:,.0f}x" if r >= 100 else f"{r:.2f}x" if r < 10 else f"{r:.1f}x"
+    if r >= 100:
+        return f"{r:,.0f}x"
+    return f"{r:.1f}x" if r >= 10 else f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 def met_text(met: bool | None) -> str:
@@ -427,12 +431,16 @@ def issue_section(
             f"{num(f['baseline'], f['unit'])} | {ratio_text(f['ratio'])} | "
             f"{f['aim'] or '-'} | {met_text(f['met'])} |"
         )
+        said = []
         if f["baseline"] is not None and f.get("base"):
-            notes.append(f"{f['figure']}: the baseline is {f['base']}.")
+            said.append(f"baseline: {f['base']}")
         if f.get("note"):
-            notes.append(f"{f['figure']}: {f['note']}.")
+            said.append(f["note"])
+        if said:
+            notes.append(f"{f['figure']}: " + "; ".join(said))
         if f["met"] is False:
-            whys.append(f"- **{f['figure']}** ({f['aim']}): {f['why'] or 'no reason given'}.")
+            why = (f["why"] or "no reason given").rstrip(". ")
+            whys.append(f"- **{f['figure']}** ({f['aim']}): {why}.")
     for e in expected:
         if _answers(e, everything):
             continue
@@ -457,7 +465,7 @@ def issue_section(
     if gone:
         out += ["Missing:", "", *dict.fromkeys(gone), ""]
     if notes:
-        out += ["Notes:", "", *(f"- {cell(n)}" for n in dict.fromkeys(notes)), ""]
+        out += ["Notes:", "", *(f"- {cell(n).rstrip('. ')}." for n in notes), ""]
     return out
 
 
