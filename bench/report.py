@@ -320,9 +320,16 @@ def render(head: dict[str, Any], figures: list[dict[str, Any]], runs: list[dict[
     if runs:
         total = sum(r["seconds"] for r in runs)
         failed = [r["run"] for r in runs if r["rc"] != 0]
+        loads = [x for r in runs for x in r.get("load", []) if x is not None]
         out.append(
             f"- **Took**: {minutes(total)} for {len(runs)} benches"
             + (f"; **failed**: {', '.join(failed)}" if failed else "; none failed")
+            + (
+                f"; the machine's load average {min(loads):.1f} to {max(loads):.1f} "
+                f"between benches (on {m.get('cores')} cores)"
+                if loads
+                else ""
+            )
         )
     for c in head.get("caches", []):
         built = f", whose fill took {minutes(c['built_s'])}" if c.get("built_s") else ""
@@ -342,7 +349,7 @@ def render(head: dict[str, Any], figures: list[dict[str, Any]], runs: list[dict[
         f"- **Aims**: {len(aimed)} figures with an aim: "
         f"{sum(f.get('met') is True for f in aimed)} met, {len(missed)} not met"
         + (
-            f"; {len(missing)} aims with no figure (their bench failed or did not run)"
+            f"; {len(missing)} with no figure (its bench failed or did not run)"
             if missing
             else ""
         )
