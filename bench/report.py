@@ -348,11 +348,7 @@ def render(head: dict[str, Any], figures: list[dict[str, Any]], runs: list[dict[
     out.append(
         f"- **Aims**: {len(aimed)} figures with an aim: "
         f"{sum(f.get('met') is True for f in aimed)} met, {len(missed)} not met"
-        + (
-            f"; {len(missing)} with no figure (its bench failed or did not run)"
-            if missing
-            else ""
-        )
+        + (f"; {len(missing)} with no figure (its bench failed or did not run)" if missing else "")
     )
     out.append("")
     out += summary(figures, ran)
