@@ -259,7 +259,10 @@ def ratio_text(r: float | None) -> str:
         return "-"
     if r >= 100:
         return f"{r:,.0f}x"
-    return f"{r:.1f}x" if r >= 10 else f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+    if r >= 10:
+        return f"{r:.1f}x"
+    # Three places below 1, so a ratio just under a bound of 0.5 does not read as 0.50.
+    return f"{r:.2f}x" if r >= 1 else f"{r:.3f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 def met_text(met: bool | None) -> str:
