@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import config_head, elsewhere, free_port, pct, print_table  # noqa: E402
+from common import config_head, elsewhere, free_port, pct, print_table, record  # noqa: E402
 
 from daemon import auth  # noqa: E402
 from daemon.config import load  # noqa: E402
@@ -158,6 +158,15 @@ def main() -> None:
     print_table("from the request (ms)", {name: figures[k] for k, name in names.items()})
     ratio = pct(figures["singles"], 50) / pct(figures["layout"], 50)
     print(f"to the last ACK, p50: singles / layout = {ratio:.2f}x")
+    for p in (50, 99):
+        record(
+            10,
+            f"a {CONSOLES}-console layout recalled, to the matrix's last ACK, p{p}",
+            pct(figures["layout"], p),
+            "ms",
+            pct(figures["singles"], p),
+            base=f"the same {CONSOLES} consoles routed one request after another",
+        )
 
 
 if __name__ == "__main__":

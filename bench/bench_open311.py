@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from bench_tickets import CATEGORY, Daemon
-from common import pct, print_table
+from common import pct, print_table, record
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -101,6 +101,14 @@ def filing(client: httpx.Client, token: str, key: str, rounds: int) -> None:
         "", {"POST /api/v1/tickets (baseline)": core, "POST /open311/v2/requests.json": door}
     )
     print(f"open311 / core (p50): {pct(door, 50) / pct(core, 50):.2f} x")
+    record(
+        7,
+        "filing a report through Open311, p50",
+        pct(door, 50),
+        "ms",
+        pct(core, 50),
+        base="POST /api/v1/tickets, one at a time, alternating",
+    )
 
 
 def reading(client: httpx.Client, token: str, rounds: int) -> None:
@@ -125,6 +133,9 @@ def reading(client: httpx.Client, token: str, rounds: int) -> None:
     print_table("", {label: runs[kind] for kind, label in labels.items()})
     p = {k: pct(v, 50) for k, v in runs.items()}
     print(f"json / core: {p['json'] / p['core']:.2f} x, xml / json: {p['xml'] / p['json']:.2f} x")
+    base = "GET /api/v1/tickets?limit=500, per 1,000 rows"
+    record(7, "Open311 GET requests.json, 1,000 rows, p50", p["json"], "ms", p["core"], base=base)
+    record(7, "Open311 GET requests.xml, 1,000 rows, p50", p["xml"], "ms", p["core"], base=base)
 
 
 if __name__ == "__main__":

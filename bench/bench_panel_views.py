@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import pct  # noqa: E402
+from common import pct, record  # noqa: E402
 
 from tests.browser_support import DESK, Demo, chromium, demo_daemon  # noqa: E402
 
@@ -184,6 +184,22 @@ def main() -> int:
     print(line("strip shows it (stream + draw)", strip))
     print(line("baseline: a plain client on the stream", stream))
     print(f"  ratio p50 strip/stream: {pct(strip, 50) / pct(stream, 50):.2f}")
+    record(
+        11,
+        "a seat's route drawn on the seats view, p50",
+        pct(to_page, 50),
+        "ms",
+        pct(round_trip, 50),
+        base="the request's own round trip (send to 200)",
+    )
+    record(
+        11,
+        "a ticket's deadline to the strip showing it overdue, p50",
+        pct(strip, 50),
+        "ms",
+        pct(stream, 50),
+        base="the same event read off /api/v1/events by a plain client",
+    )
     return 0
 
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from common import free_port
+from common import Aim, free_port, record
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "etc" / "gridhall.toml"
@@ -56,6 +56,21 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 AIM_START = 2.0
 AIM_RSS = 1.25
+# Why an aim is missed, when it is (the report shows it then): measured by hand on the
+# 2-core development VM, 2026-12, and issue 2's closing notes.
+WHY = {
+    "first_200_ms": "about 1 s of imports against the bare app's 0.7 s (FastAPI, pymodbus, "
+    "the daemon's and the plugins' modules), then the start's own work, which the bare "
+    "app has none of: the store's migrations, the plugins' seeds, the demo's emulators, "
+    "the routes; issue 2 measured 1.75x with the core alone, 2.04x after issues 4-6, and "
+    "every issue since added to it",
+    "rss_kib": "imports alone come to about 57 MiB (FastAPI 30, uvicorn 3, the daemon's "
+    "modules 10, the plugins' 2) against the bare app's 44, before the app, its routes "
+    "and the demo's in-process emulators; met at 1.19-1.23x until issues 4-6 (58.8 MiB, "
+    "1.33x), the tickets, time bank, Open311, panel and metrics of issues 7-11 added "
+    "about 12 MiB more. Lazy driver and plugin imports, or a new aim, are the choices "
+    "left open",
+}
 
 BASELINE_APP = '''\
 """The baseline: a bare uvicorn + FastAPI app with one route."""
@@ -341,6 +356,17 @@ def report(samples: dict[str, list[Sample]], settle_s: float) -> None:
         aim_text, met = "-", "-"
         if aim is not None:
             aim_text, met = f"<={aim:g}x", "yes" if ratio <= aim else "NO"
+            figure, unit = label.rsplit(" (", 1)
+            record(
+                2,
+                f"{figure}, demo daemon (median of {len(d)})",
+                dm,
+                unit.rstrip(")"),
+                bm,
+                base="a bare uvicorn + FastAPI app, same Python",
+                aim=Aim("ratio", "<=", aim),
+                why=WHY[attr],
+            )
         print(f"{label:<26}{dm:>9.1f}{bm:>10.1f}{ratio:>7.2f}x{aim_text:>9}  {met}")
     print()
     print("* the baseline sends READY=1 from its lifespan startup, before uvicorn binds;")
