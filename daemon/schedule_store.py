@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from daemon import audit
 from daemon.errors import Refused
 from daemon.schedules import ScheduleConfig
 from daemon.store import Store
@@ -113,15 +114,6 @@ async def settle(store: Store, schedule_id: str, slot: dt.datetime) -> None:
     await store.write(run)
 
 
-def _audit(conn: sqlite3.Connection, who: str, what: str, sid: str, spec: str | None) -> None:
-    # The audit table's row, written here so it commits with the edit it records.
-    conn.execute(
-        "INSERT INTO audit (at, who, what, target, args, cause, result) "
-        "VALUES (?, ?, ?, ?, ?, 'api', 'ok')",
-        (time.time(), who, what, f"schedule:{sid}", spec),
-    )
-
-
 async def insert(store: Store, spec: ScheduleConfig, who: str) -> None:
     """A new schedule from the API; it owes nothing from before now. Refused (409)
     when the id is in use; the id of a deleted seeded schedule may be taken again."""
@@ -138,7 +130,8 @@ async def insert(store: Store, spec: ScheduleConfig, who: str) -> None:
             "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             (spec.id, body, now, now, who),
         )
-        _audit(conn, who, "schedule.create", spec.id, body)
+        audit.insert(conn, who=who, what="schedule.create", target=f"schedule:{spec.id}",
+                     args=spec.model_dump(mode="json"))  # fmt: skip
 
     await store.write(run)
 
@@ -154,7 +147,8 @@ async def replace(store: Store, spec: ScheduleConfig, who: str) -> bool:
             (body, time.time(), who, spec.id),
         )
         if cur.rowcount:
-            _audit(conn, who, "schedule.update", spec.id, body)
+            audit.insert(conn, who=who, what="schedule.update", target=f"schedule:{spec.id}",
+                         args=spec.model_dump(mode="json"))  # fmt: skip
         return bool(cur.rowcount)
 
     return await store.write(run)
@@ -173,7 +167,7 @@ async def remove(store: Store, schedule_id: str, who: str) -> bool:
             "DELETE FROM schedules WHERE id = ? AND seed IS NULL", (schedule_id,)
         ).rowcount
         if tombstoned or deleted:
-            _audit(conn, who, "schedule.delete", schedule_id, None)
+            audit.insert(conn, who=who, what="schedule.delete", target=f"schedule:{schedule_id}")
         return bool(tombstoned or deleted)
 
     return await store.write(run)
