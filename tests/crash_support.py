@@ -238,7 +238,28 @@ class Clients:
                     self.book.count("entry")
                 n += 1
 
-    # -- schedules and scenes edited through the API ------------------------------------
+    # -- schedules, scenes and seat layouts edited through the API -----------------------
+
+    def edit(
+        self,
+        http: httpx.Client,
+        kind: str,
+        acked: dict[str, Any],
+        in_flight: dict[str, Any],
+        key: str,
+        value: Any,
+        send: tuple[str, str, dict[str, Any] | None],
+    ) -> None:
+        """One edit: `value` (what the store should show for `key` after it) in flight
+        while `send` (method, path, body) is out, in `acked` once a 2xx comes back."""
+        in_flight[key] = value
+        method, path, body = send
+        r = self.call(http, method, path, json=body)
+        assert r.status_code in (200, 201, 204), (kind, key, method, r.status_code, r.text)
+        with self.book.lock:
+            acked[key] = value
+            del in_flight[key]
+        self.book.count(kind)
 
     def schedules(self, name: str) -> None:
         """Each schedule made, changed twice, and every other one deleted."""
@@ -246,28 +267,24 @@ class Clients:
             n = 0
             while True:
                 sid = f"{name}-r{self.round}-{n}"
-                for edit in range(3 + n % 2):
+                for version in range(3 + n % 2):
                     # Never due while the test runs: 03:xx on the first of January.
                     spec = {
                         "id": sid,
-                        "cron": f"{edit} 3 1 1 *",
+                        "cron": f"{version} 3 1 1 *",
                         "device": "fan-1",
                         "action": "off",
                         "group": sid,
                     }
-                    gone = edit == 3
-                    self.book.schedule_in_flight[sid] = None if gone else spec
-                    if edit == 0:
-                        r = self.call(http, "POST", "/api/v1/schedules", json=spec)
+                    gone = version == 3
+                    if version == 0:
+                        send = ("POST", "/api/v1/schedules", spec)
                     elif gone:
-                        r = self.call(http, "DELETE", f"/api/v1/schedules/{sid}")
+                        send = ("DELETE", f"/api/v1/schedules/{sid}", None)
                     else:
-                        r = self.call(http, "PUT", f"/api/v1/schedules/{sid}", json=spec)
-                    assert r.status_code in (200, 201, 204), (edit, r.status_code, r.text)
-                    with self.book.lock:
-                        self.book.schedules[sid] = None if gone else spec
-                        del self.book.schedule_in_flight[sid]
-                    self.book.count("schedule")
+                        send = ("PUT", f"/api/v1/schedules/{sid}", spec)
+                    self.edit(http, "schedule", self.book.schedules, self.book.schedule_in_flight,
+                              sid, None if gone else spec, send)  # fmt: skip
                 n += 1
 
     def scenes(self, name: str) -> None:
@@ -276,24 +293,18 @@ class Clients:
             n = 0
             while True:
                 sid = f"{name}-r{self.round}-{n}"
-                for edit in range(2 + n % 2):
-                    gone = edit == 2
-                    title = f"{sid} v{edit}"
-                    self.book.scene_in_flight[sid] = None if gone else title
-                    if gone:
-                        r = self.call(http, "DELETE", f"/api/v1/scenes/{sid}")
-                    else:
-                        body = {
-                            "id": sid,
-                            "name": title,
-                            "step": [{"device": "power-1", "action": "on", "args": {"channel": 7}}],
-                        }
-                        r = self.call(http, "PUT", f"/api/v1/scenes/{sid}", json=body)
-                    assert r.status_code in (200, 204), (edit, r.status_code, r.text)
-                    with self.book.lock:
-                        self.book.scenes[sid] = None if gone else title
-                        del self.book.scene_in_flight[sid]
-                    self.book.count("scene")
+                for version in range(2 + n % 2):
+                    gone = version == 2
+                    title = f"{sid} v{version}"
+                    body = {
+                        "id": sid,
+                        "name": title,
+                        "step": [{"device": "power-1", "action": "on", "args": {"channel": 7}}],
+                    }
+                    send = ("DELETE", f"/api/v1/scenes/{sid}", None) if gone else (
+                        "PUT", f"/api/v1/scenes/{sid}", body)  # fmt: skip
+                    self.edit(http, "scene", self.book.scenes, self.book.scene_in_flight,
+                              sid, None if gone else title, send)  # fmt: skip
                 n += 1
 
     def seats(self, name: str) -> None:
@@ -312,16 +323,10 @@ class Clients:
                 r = self.call(http, "POST", f"{seat}/{'login' if n % 2 == 0 else 'logout'}")
                 assert r.status_code == 200, r.text
                 for gone in (False, True)[: 1 + n % 2]:
-                    self.book.layout_in_flight[lid] = not gone
-                    if gone:
-                        r = self.call(http, "DELETE", f"{seat}/layouts/{lid}")
-                    else:
-                        r = self.call(http, "PUT", f"{seat}/layouts/{lid}", json={"name": lid})
-                    assert r.status_code in (200, 204), (r.status_code, r.text)
-                    with self.book.lock:
-                        self.book.layouts[lid] = not gone
-                        del self.book.layout_in_flight[lid]
-                    self.book.count("layout")
+                    send = ("DELETE", f"{seat}/layouts/{lid}", None) if gone else (
+                        "PUT", f"{seat}/layouts/{lid}", {"name": lid})  # fmt: skip
+                    self.edit(http, "layout", self.book.layouts, self.book.layout_in_flight,
+                              lid, not gone, send)  # fmt: skip
                 n += 1
 
 
