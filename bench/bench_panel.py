@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from common import pct, record  # noqa: E402
+from panel_common import compare, drawn_after, sign_in  # noqa: E402
 
 from tests.browser_support import DESK, chromium, demo_daemon  # noqa: E402
 
@@ -49,10 +49,6 @@ OBSERVE = """() => {
 DRAWN = '[data-device="power-1"] button.tile[data-channel="6"][aria-pressed]'
 
 
-def line(name: str, values: list[float]) -> str:
-    return f"  {name:<34} p50 {pct(values, 50):7.1f} ms   p95 {pct(values, 95):7.1f} ms"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100, help="changes to time")
@@ -61,33 +57,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, demo_daemon(Path(tmp)) as demo, chromium() as b:
         context = b.new_context(viewport=DESK, locale="en-US")
         page = context.new_page()
-        page.goto(f"{demo.url}/")
-        page.fill("#token", demo.tokens["viewer"])
-        page.click("button[type=submit]")
-        page.wait_for_selector(".link[data-status=live]")
-        page.goto(f"{demo.url}/#/power")
-        page.wait_for_selector(DRAWN)
+        sign_in(page, demo.url, demo.tokens["viewer"], "power", DRAWN)
 
         # -- change -> page, beside the request's own round trip -------------------
         page.evaluate(OBSERVE)
-        to_page: list[float] = []
-        round_trip: list[float] = []
         with demo.api("operator") as api:
-            for i in range(args.n + 1):
-                action = "on" if i % 2 == 0 else "off"
-                sent = time.time() * 1000
-                r = api.post(f"/api/v1/devices/power-1/actions/{action}", json={"channel": 6})
-                answered = time.time() * 1000
-                r.raise_for_status()
-                deadline = time.monotonic() + 10
-                while page.evaluate("window.changes.length") <= i:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"change {i} never showed on the page")
-                    time.sleep(0.002)
-                shown = page.evaluate(f"window.changes[{i}]")
-                if i:  # the first is a warm-up
-                    to_page.append(shown - sent)
-                    round_trip.append(answered - sent)
+            to_page, round_trip = drawn_after(
+                page, "changes", args.n, lambda i: api.post(
+                    f"/api/v1/devices/power-1/actions/{'off' if i % 2 else 'on'}",
+                    json={"channel": 6}),
+            )  # fmt: skip
 
         # -- load -> drawn, beside the calls a page cannot do without ---------------
         loads: list[float] = []
@@ -110,28 +89,18 @@ def main() -> int:
         f"gridhall panel bench, {datetime.date.today()}, {platform.machine()}, Python "
         f"{platform.python_version()}, Chromium headless at 1280x800"
     )
-    print(f"change made through the API -> drawn on the page ({args.n} changes):")
-    print(line("page shows it (stream + draw)", to_page))
-    print(line("baseline: the request's answer", round_trip))
-    print(f"  ratio p50 page/answer: {pct(to_page, 50) / pct(round_trip, 50):.2f}")
-    print(f"page load -> power view drawn with live state ({args.loads} loads):")
-    print(line("page drawn", loads))
-    print(line("baseline: /, /panel, /devices", calls))
-    print(f"  ratio p50 page/calls: {pct(loads, 50) / pct(calls, 50):.2f}")
-    record(
-        11,
+    compare(
+        f"change made through the API -> drawn on the page ({args.n} changes):",
         "a change made through the API, drawn on the page, p50",
-        pct(to_page, 50),
-        "ms",
-        pct(round_trip, 50),
+        ("page shows it (stream + draw)", to_page),
+        ("the request's answer", round_trip),
         base="the request's own round trip (send to 200)",
     )
-    record(
-        11,
+    compare(
+        f"page load -> power view drawn with live state ({args.loads} loads):",
         "page load to the power view drawn with live state, p50",
-        pct(loads, 50),
-        "ms",
-        pct(calls, 50),
+        ("page drawn", loads),
+        ("/, /panel, /devices", calls),
         base="/, /api/v1/panel and /api/v1/devices fetched in turn",
     )
     return 0

@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import pct, record  # noqa: E402
+from panel_common import compare, drawn_after, sign_in  # noqa: E402
 
 from tests.browser_support import DESK, Demo, chromium, demo_daemon  # noqa: E402
 
@@ -61,10 +61,6 @@ OVERDUE_SHOWN = """() => {
     }
   }).observe(strip, {childList: true, subtree: true, attributes: true});
 }"""
-
-
-def line(name: str, values: list[float]) -> str:
-    return f"  {name:<40} p50 {pct(values, 50):7.1f} ms   p95 {pct(values, 95):7.1f} ms"
 
 
 def fast_tickets(folder: Path) -> Any:
@@ -100,25 +96,11 @@ with httpx.Client(base_url=url, timeout=None) as client:
 
 def seat_routes(page: Any, demo: Demo, n: int) -> tuple[list[float], list[float]]:
     page.evaluate(ROUTE_SHOWN)
-    to_page: list[float] = []
-    round_trip: list[float] = []
     with demo.api("operator") as api:
-        for i in range(n + 1):
-            body = {"console": 4, "computer": "duty-pc" if i % 2 else "video-pc"}
-            sent = time.time() * 1000
-            r = api.post("/api/v1/seats/dispatch-2/route", json=body)
-            answered = time.time() * 1000
-            r.raise_for_status()
-            deadline = time.monotonic() + 10
-            while page.evaluate("window.routes.length") <= i:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"route {i} never showed on the page")
-                time.sleep(0.002)
-            shown = page.evaluate(f"window.routes[{i}]")
-            if i:  # the first is a warm-up
-                to_page.append(shown - sent)
-                round_trip.append(answered - sent)
-    return to_page, round_trip
+        return drawn_after(
+            page, "routes", n, lambda i: api.post("/api/v1/seats/dispatch-2/route",
+                json={"console": 4, "computer": "duty-pc" if i % 2 else "video-pc"}),
+        )  # fmt: skip
 
 
 def overdue_alerts(page: Any, demo: Demo, n: int) -> tuple[list[float], list[float]]:
@@ -161,12 +143,8 @@ def main() -> int:
         with demo_daemon(Path(tmp) / "hall", edit=edit) as demo, chromium() as b:
             context = b.new_context(viewport=DESK, locale="en-US")
             page = context.new_page()
-            page.goto(f"{demo.url}/")
-            page.fill("#token", demo.tokens["viewer"])
-            page.click("button[type=submit]")
-            page.wait_for_selector(".link[data-status=live]")
-            page.goto(f"{demo.url}/#/seats")
-            page.wait_for_selector('[data-seat="dispatch-2"] .console[data-console="4"] .shows')
+            shows = '[data-seat="dispatch-2"] .console[data-console="4"] .shows'
+            sign_in(page, demo.url, demo.tokens["viewer"], "seats", shows)
             page.wait_for_selector('section.strip[data-view="tickets"] .badge')
             to_page, round_trip = seat_routes(page, demo, args.n)
             strip, stream = overdue_alerts(page, demo, args.tickets)
@@ -176,28 +154,18 @@ def main() -> int:
         f"gridhall panel views bench, {datetime.date.today()}, {platform.machine()}, Python "
         f"{platform.python_version()}, Chromium headless at 1280x800"
     )
-    print(f"seat route through the API -> drawn on the seats view ({args.n} routes):")
-    print(line("page shows it (seats.state + draw)", to_page))
-    print(line("baseline: the request's answer", round_trip))
-    print(f"  ratio p50 page/answer: {pct(to_page, 50) / pct(round_trip, 50):.2f}")
-    print(f"ticket deadline -> shown overdue ({args.tickets} tickets, from each due_at):")
-    print(line("strip shows it (stream + draw)", strip))
-    print(line("baseline: a plain client on the stream", stream))
-    print(f"  ratio p50 strip/stream: {pct(strip, 50) / pct(stream, 50):.2f}")
-    record(
-        11,
+    compare(
+        f"seat route through the API -> drawn on the seats view ({args.n} routes):",
         "a seat's route drawn on the seats view, p50",
-        pct(to_page, 50),
-        "ms",
-        pct(round_trip, 50),
+        ("page shows it (seats.state + draw)", to_page),
+        ("the request's answer", round_trip),
         base="the request's own round trip (send to 200)",
     )
-    record(
-        11,
+    compare(
+        f"ticket deadline -> shown overdue ({args.tickets} tickets, from each due_at):",
         "a ticket's deadline to the strip showing it overdue, p50",
-        pct(strip, 50),
-        "ms",
-        pct(stream, 50),
+        ("strip shows it (stream + draw)", strip),
+        ("a plain client on the stream", stream),
         base="the same event read off /api/v1/events by a plain client",
     )
     return 0
