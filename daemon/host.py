@@ -60,6 +60,9 @@ class Host:
     rights: Rights = field(init=False)  # who may reach which computer of a matrix
     seats: SeatService = field(init=False)
     metrics: Metrics = field(init=False)  # `GET /metrics`: the core's and the plugins'
+    # What each plugin keeps for this daemon, under its name: built-in plugins are
+    # modules, which hold no state, and several daemons run in one test process.
+    plugin_data: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tokens = TokenCache(self.store)

@@ -2,13 +2,12 @@
 ladder, the deadline watcher, the broker to publish alerts on.
 
 Built-in plugins are registered as modules, which carry no state of their own, and
-several daemons run in one test process; so, as the grid plugin does, this is kept
-per host, made on first use and dropped at stop.
+several daemons run in one test process; so this is kept in the host's `plugin_data`,
+made on first use and dropped at stop.
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,19 +45,15 @@ class Live:
             self.watcher.wake_for(next_alert_at)
 
 
-# id(host) -> (the host, weakly: an id is reused once its host is gone; its Live)
-_live: dict[int, tuple[weakref.ref[Host], Live]] = {}
-
-
 def get(host: Host) -> Live:
-    found = _live.get(id(host))
-    if found is not None and found[0]() is host:
-        return found[1]
-    config: TicketsConfig = host.config.sections.get(NAME) or TicketsConfig()
-    live = Live(config, Ladder(config.escalation, config.lead, host.calendar))
-    _live[id(host)] = (weakref.ref(host), live)
-    return live
+    found: Live | None = host.plugin_data.get(NAME)
+    if found is None:
+        config: TicketsConfig = host.config.sections.get(NAME) or TicketsConfig()
+        found = host.plugin_data[NAME] = Live(
+            config, Ladder(config.escalation, config.lead, host.calendar)
+        )
+    return found
 
 
 def drop(host: Host) -> None:
-    _live.pop(id(host), None)
+    host.plugin_data.pop(NAME, None)

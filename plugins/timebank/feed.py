@@ -19,7 +19,6 @@ writes moves it past them; a restart's catch-up replays them, to no effect again
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,22 +54,18 @@ class Heard:
         self.seq = max(self.seq or 0, seq)
 
 
-# id(host) -> (the host, weakly: an id is reused once its host is gone; its Heard).
-# Kept per host, as several daemons run in one test process.
-_heard: dict[int, tuple[weakref.ref[Host], Heard]] = {}
+HEARD = "timebank.heard"  # its key in the host's plugin_data
 
 
 def heard(host: Host) -> Heard:
-    found = _heard.get(id(host))
-    if found is not None and found[0]() is host:
-        return found[1]
-    state = Heard()
-    _heard[id(host)] = (weakref.ref(host), state)
-    return state
+    found: Heard | None = host.plugin_data.get(HEARD)
+    if found is None:
+        found = host.plugin_data[HEARD] = Heard()
+    return found
 
 
 def forget(host: Host) -> None:
-    _heard.pop(id(host), None)
+    host.plugin_data.pop(HEARD, None)
 
 
 async def on_change(host: Host, change: dict[str, Any]) -> None:
