@@ -31,6 +31,12 @@ from plugins.timebank.feed import config_of, now, publish_entry
 from plugins.timebank.tables import NAME
 
 Organiser = Annotated[Principal, Depends(require(ORGANISER_ROLE))]
+# What a posting may answer: 201 with its entry, or 200 with the entry its
+# Idempotency-Key posted already.
+POSTED = {
+    200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
+    **error_responses(404, 409),
+}
 AccountPath = Annotated[str, Path(description="<kind>:<holder>, e.g. resident:r-0001")]
 Key = Annotated[
     str | None,
@@ -250,10 +256,7 @@ def build_router(host: Host) -> APIRouter:
     @router.post(
         "/awards",
         status_code=201,
-        responses={
-            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
-            **error_responses(404, 409),
-        },
+        responses=POSTED,
     )
     async def award(
         body: AwardRequest,
@@ -301,10 +304,7 @@ def build_router(host: Host) -> APIRouter:
     @router.post(
         "/transfers",
         status_code=201,
-        responses={
-            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
-            **error_responses(404, 409),
-        },
+        responses=POSTED,
     )
     async def transfer(
         body: TransferRequest, who: Organiser, response: Response, key: Key = None
@@ -342,10 +342,7 @@ def build_router(host: Host) -> APIRouter:
     @router.post(
         "/redemptions",
         status_code=201,
-        responses={
-            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
-            **error_responses(404, 409),
-        },
+        responses=POSTED,
     )
     async def redeem(
         body: RedemptionRequest, who: Organiser, response: Response, key: Key = None
@@ -382,10 +379,7 @@ def build_router(host: Host) -> APIRouter:
     @router.post(
         "/entries/{entry_id}/reverse",
         status_code=201,
-        responses={
-            200: {"description": "the entry this Idempotency-Key posted already (`replayed`)"},
-            **error_responses(404, 409),
-        },
+        responses=POSTED,
     )
     async def reverse(
         entry_id: Annotated[int, Path(ge=1, le=bounds.INT64)],
